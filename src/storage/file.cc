@@ -1,0 +1,146 @@
+#include "storage/file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace depot::storage {
+namespace {
+
+class PosixFile final : public File {
+ public:
+  explicit PosixFile(int fd) : fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+  PosixFile(const PosixFile&) = delete;
+  PosixFile& operator=(const PosixFile&) = delete;
+
+  Result<void> write_at(uint64_t offset, ByteSpan data) override {
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_code(errno);
+      }
+      data = data.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    return success();
+  }
+
+  Result<size_t> read_at(uint64_t offset, std::span<std::byte> out) override {
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+                          static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_code(errno);
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  Result<uint64_t> size() override {
+    off_t end = ::lseek(fd_, 0, SEEK_END);
+    if (end < 0) return errno_code(errno);
+    return static_cast<uint64_t>(end);
+  }
+
+  Result<void> truncate(uint64_t size) override {
+    while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      if (errno != EINTR) return errno_code(errno);
+    }
+    return success();
+  }
+
+  Result<void> datasync() override {
+    // No retry on failure: after a failed fdatasync the kernel may have dropped the dirty pages,
+    // so the caller must treat the data as lost rather than try again.
+    if (::fdatasync(fd_) != 0) return errno_code(errno);
+    return success();
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  Result<std::shared_ptr<File>> open(const std::filesystem::path& path, OpenMode mode) override {
+    int flags = O_CLOEXEC | (mode == OpenMode::read_only ? O_RDONLY : (O_RDWR | O_CREAT));
+    int fd;
+    do {
+      fd = ::open(path.c_str(), flags, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno_code(errno);
+    return std::shared_ptr<File>(std::make_shared<PosixFile>(fd));
+  }
+
+  Result<void> remove(const std::filesystem::path& path) override {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) return ec;
+    return success();
+  }
+
+  Result<void> rename(const std::filesystem::path& from,
+                      const std::filesystem::path& to) override {
+    std::error_code ec;
+    std::filesystem::rename(from, to, ec);
+    if (ec) return ec;
+    return success();
+  }
+
+  Result<void> create_directories(const std::filesystem::path& path) override {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return ec;
+    return success();
+  }
+
+  Result<void> remove_all(const std::filesystem::path& path) override {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) return ec;
+    return success();
+  }
+
+  Result<bool> exists(const std::filesystem::path& path) override {
+    std::error_code ec;
+    bool found = std::filesystem::exists(path, ec);
+    if (ec) return ec;
+    return found;
+  }
+
+  Result<std::vector<std::string>> list(const std::filesystem::path& dir) override {
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      names.push_back(it->path().filename().string());
+    }
+    if (ec) return ec;
+    return names;
+  }
+
+  Result<void> sync_directory(const std::filesystem::path& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_code(errno);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_code(err);
+    return success();
+  }
+};
+
+}  // namespace
+
+FileSystem& posix_file_system() {
+  static PosixFileSystem fs;
+  return fs;
+}
+
+}  // namespace depot::storage

@@ -1,0 +1,440 @@
+#include "storage/log.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+#include "storage/errc.h"
+#include "storage/sync_service.h"
+
+namespace depot::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kCleanShutdownMarker = ".clean-shutdown";
+
+// "00000000000000000042.log" -> 42
+std::optional<int64_t> parse_segment_name(std::string_view name) {
+  constexpr std::string_view suffix = ".log";
+  if (!name.ends_with(suffix)) return std::nullopt;
+  name.remove_suffix(suffix.size());
+  int64_t base = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), base);
+  if (ec != std::errc{} || end != name.data() + name.size() || base < 0) return std::nullopt;
+  return base;
+}
+
+}  // namespace
+
+int64_t system_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Log::Log(Options options)
+    : options_(std::move(options)), fs_(options_.fs ? *options_.fs : posix_file_system()) {
+  if (!options_.clock) options_.clock = system_clock_ms;
+}
+
+Result<std::shared_ptr<Log>> Log::open(Options options) {
+  if (options.sync == nullptr) return std::make_error_code(std::errc::invalid_argument);
+  std::shared_ptr<Log> log(new Log(std::move(options)));
+  DEPOT_TRY(log->load());
+  log->options_.sync->register_log(log);
+  return log;
+}
+
+Log::~Log() {
+  if (auto r = close(); !r) {
+    spdlog::error("log {}: close failed: {}", options_.dir.string(), r.error().message());
+  }
+}
+
+Result<void> Log::load() {
+  const fs::path& dir = options_.dir;
+  DEPOT_TRY(fs_.create_directories(dir));
+  DEPOT_TRY(auto names, fs_.list(dir));
+  std::vector<int64_t> bases;
+  for (const auto& name : names) {
+    if (name.ends_with(".cleaned")) {
+      DEPOT_TRY(fs_.remove(dir / name));  // compaction output that never replaced its segment
+    } else if (auto base = parse_segment_name(name)) {
+      bases.push_back(*base);
+    }
+  }
+  std::sort(bases.begin(), bases.end());
+
+  const fs::path marker = dir / kCleanShutdownMarker;
+  DEPOT_TRY(bool clean, fs_.exists(marker));
+  if (clean) {
+    // From here on a crash must look unclean again.
+    DEPOT_TRY(fs_.remove(marker));
+    DEPOT_TRY(fs_.sync_directory(dir));
+  }
+
+  if (bases.empty()) {
+    DEPOT_TRY(auto created, Segment::create(fs_, dir, 0, options_.config.index_interval_bytes));
+    DEPOT_TRY(fs_.sync_directory(dir));
+    segments_.emplace(0, std::move(created));
+  }
+  for (size_t i = 0; i < bases.size(); ++i) {
+    bool verify_all = !clean && i + 1 == bases.size();
+    DEPOT_TRY(auto segment, Segment::open(fs_, dir, bases[i], options_.config.index_interval_bytes,
+                                          verify_all));
+    recovered_truncated_bytes_ += segment->truncated_bytes();
+    segments_.emplace(bases[i], std::move(segment));
+  }
+  active_ = segments_.rbegin()->second;
+  next_offset_ = active_->next_offset();
+  // What survived recovery may sit only in the page cache (a process crash, not a power loss):
+  // sync it once so that everything readable now is durable.
+  DEPOT_TRY(active_->sync());
+  durable_offset_ = next_offset_ - 1;
+  if (recovered_truncated_bytes_ > 0) {
+    spdlog::warn("log {}: recovered after an unclean shutdown; cut {} bytes of torn tail",
+                 dir.string(), recovered_truncated_bytes_);
+  }
+  return success();
+}
+
+Result<AppendInfo> Log::append(std::span<std::byte> batch) {
+  if (batch.size() > options_.config.max_batch_bytes) return errc::batch_too_large;
+  // CRC and shape are checked before taking the lock, so appenders check in parallel.
+  DEPOT_TRY(BatchHeader header, validate_batch(batch));
+  if (header.size_bytes() != batch.size()) return errc::bad_batch_length;
+
+  std::lock_guard lock(mutex_);
+  if (closed_) return errc::log_closed;
+  if (failure_) return errc::log_failed;
+  const int64_t base = next_offset_;
+  const int64_t last = base + header.last_offset_delta;
+  const LogConfig& cfg = options_.config;
+  if (!active_->empty()) {
+    const uint64_t new_size = active_->size() + batch.size();
+    const bool too_big = new_size > cfg.segment_bytes || new_size > UINT32_MAX;
+    const bool too_old = active_->first_timestamp() >= 0 &&
+                         options_.clock() - active_->first_timestamp() >= cfg.segment_ms;
+    const bool offsets_overflow = last - active_->base_offset() > int64_t{UINT32_MAX};
+    if (too_big || too_old || offsets_overflow) DEPOT_TRY(roll_locked());
+  }
+  set_base_offset(batch, base);
+  header.base_offset = base;
+  if (auto written = active_->append(batch, header); !written) {
+    if (written.error() == errc::log_failed) failure_ = written.error();
+    return written.error();
+  }
+  next_offset_ = last + 1;
+  return AppendInfo{base, last};
+}
+
+void Log::when_durable(int64_t offset, DurableCallback done) {
+  std::error_code result;
+  bool schedule = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) {
+      result = errc::log_failed;
+    } else if (options_.sync->policy().mode == FsyncMode::always && offset > durable_offset_) {
+      waiters_.emplace(offset, std::move(done));
+      if (!sync_pending_) schedule = sync_pending_ = true;
+      done = nullptr;
+    }
+  }
+  if (done) done(result);
+  if (schedule) options_.sync->schedule(shared_from_this());
+}
+
+Result<AppendInfo> Log::append_and_wait(std::span<std::byte> batch) {
+  DEPOT_TRY(AppendInfo info, append(batch));
+  std::promise<std::error_code> durable;
+  auto future = durable.get_future();
+  when_durable(info.last_offset, [&durable](std::error_code ec) { durable.set_value(ec); });
+  if (std::error_code ec = future.get()) return ec;
+  return info;
+}
+
+std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to) {
+  std::vector<DurableCallback> done;
+  auto end = waiters_.upper_bound(up_to);
+  for (auto it = waiters_.begin(); it != end; ++it) done.push_back(std::move(it->second));
+  waiters_.erase(waiters_.begin(), end);
+  return done;
+}
+
+void Log::sync_and_complete(bool from_service) {
+  std::shared_ptr<File> file;
+  int64_t target;
+  {
+    std::lock_guard lock(mutex_);
+    target = next_offset_ - 1;
+    file = active_->file();  // earlier segments were synced when they were rolled
+  }
+  auto synced = file->datasync();
+
+  std::vector<DurableCallback> done;
+  std::error_code result;
+  bool again = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (from_service) sync_pending_ = false;
+    if (!synced && !failure_) {
+      failure_ = synced.error();
+      spdlog::error("log {}: fdatasync failed ({}); refusing further writes",
+                    options_.dir.string(), synced.error().message());
+    }
+    if (failure_) {
+      result = errc::log_failed;
+      done = take_waiters_locked(INT64_MAX);
+    } else {
+      durable_offset_ = std::max(durable_offset_, target);
+      done = take_waiters_locked(durable_offset_);
+      if (!waiters_.empty() && !sync_pending_) again = sync_pending_ = true;
+    }
+  }
+  for (auto& callback : done) callback(result);
+  if (again) options_.sync->schedule(shared_from_this());
+}
+
+bool Log::has_unsynced_writes() const {
+  std::lock_guard lock(mutex_);
+  return !closed_ && next_offset_ - 1 > durable_offset_;
+}
+
+Result<void> Log::flush() {
+  sync_and_complete(false);
+  std::lock_guard lock(mutex_);
+  if (failure_) return errc::log_failed;
+  return success();
+}
+
+Result<void> Log::roll() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return errc::log_closed;
+  return roll_locked();
+}
+
+Result<void> Log::roll_locked() {
+  if (active_->empty()) return success();
+  if (options_.sync->policy().mode != FsyncMode::never) {
+    // Waiters are completed by the active segment's sync, so the old one must be durable first.
+    if (auto synced = active_->sync(); !synced) {
+      failure_ = synced.error();
+      return errc::log_failed;
+    }
+    (void)active_->sync_index();  // advisory: a stale index is rebuilt at open
+  }
+  DEPOT_TRY(auto created,
+            Segment::create(fs_, options_.dir, next_offset_, options_.config.index_interval_bytes));
+  DEPOT_TRY(fs_.sync_directory(options_.dir));
+  active_ = std::shared_ptr<Segment>(std::move(created));
+  segments_.emplace(next_offset_, active_);
+  return success();
+}
+
+Result<ReadResult> Log::read(int64_t offset, size_t max_bytes) const {
+  std::shared_ptr<Segment> segment;
+  uint64_t position = 0;
+  uint64_t end = 0;
+  ReadResult result;
+  {
+    std::lock_guard lock(mutex_);
+    result.log_start_offset = segments_.begin()->first;
+    result.log_end_offset = next_offset_;
+    result.next_offset = offset;
+    if (offset < result.log_start_offset || offset > next_offset_) return errc::offset_out_of_range;
+    auto it = std::prev(segments_.upper_bound(offset));
+    // Compaction can leave a segment with no batch at or after `offset`: move on to the next.
+    for (; it != segments_.end(); ++it) {
+      DEPOT_TRY(position, it->second->position_of(offset));
+      if (position < it->second->size()) {
+        segment = it->second;
+        end = segment->size();
+        break;
+      }
+    }
+    if (!segment) {
+      result.next_offset = next_offset_;
+      return result;
+    }
+  }
+  // The bytes in [position, end) are immutable now, so they are read without the lock.
+  File& file = *segment->file();
+  size_t want = static_cast<size_t>(std::min<uint64_t>(end - position, std::max(max_bytes, kBatchHeaderSize)));
+  result.data.resize(want);
+  DEPOT_TRY(size_t got, file.read_at(position, result.data));
+  result.data.resize(got);
+  auto first = parse_batch_header(result.data);
+  if (!first) return first.error();
+  if (first.value().size_bytes() > result.data.size()) {
+    result.data.resize(first.value().size_bytes());
+    DEPOT_TRY(got, file.read_at(position, result.data));
+    if (got < result.data.size()) return errc::truncated_batch;
+  }
+  // Keep whole batches only.
+  size_t kept = 0;
+  while (kept + kBatchHeaderSize <= result.data.size()) {
+    auto h = parse_batch_header(ByteSpan(result.data).subspan(kept));
+    if (!h || kept + h.value().size_bytes() > result.data.size()) break;
+    kept += h.value().size_bytes();
+    result.next_offset = h.value().last_offset() + 1;
+  }
+  result.data.resize(kept);
+  return result;
+}
+
+Result<std::optional<int64_t>> Log::offset_for_timestamp(int64_t timestamp) const {
+  std::shared_ptr<Segment> segment;
+  uint64_t position = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [base, candidate] : segments_) {
+      if (candidate->max_timestamp() < timestamp) continue;
+      DEPOT_TRY(position, candidate->position_for_timestamp(timestamp));
+      if (position < candidate->size()) {
+        segment = candidate;
+        break;
+      }
+    }
+  }
+  if (!segment) return std::optional<int64_t>{};
+  Bytes head(kBatchHeaderSize);
+  DEPOT_TRY(size_t got, segment->file()->read_at(position, head));
+  DEPOT_TRY(BatchHeader h, parse_batch_header(ByteSpan(head).first(got)));
+  if (h.compression() != Compression::none) {
+    // Without decompressing, the batch's first offset is the earliest safe answer.
+    return std::optional<int64_t>{h.base_offset};
+  }
+  Bytes batch(h.size_bytes());
+  DEPOT_TRY(got, segment->file()->read_at(position, batch));
+  if (got < batch.size()) return errc::truncated_batch;
+  DEPOT_TRY(auto records, decode_records(batch));
+  for (const auto& record : records) {
+    if (record.timestamp >= timestamp) return std::optional<int64_t>{record.offset};
+  }
+  return std::optional<int64_t>{h.base_offset};
+}
+
+int64_t Log::log_start_offset() const {
+  std::lock_guard lock(mutex_);
+  return segments_.begin()->first;
+}
+
+int64_t Log::log_end_offset() const {
+  std::lock_guard lock(mutex_);
+  return next_offset_;
+}
+
+int64_t Log::durable_offset() const {
+  std::lock_guard lock(mutex_);
+  return durable_offset_;
+}
+
+uint64_t Log::size_bytes() const {
+  std::lock_guard lock(mutex_);
+  uint64_t total = 0;
+  for (const auto& [base, segment] : segments_) total += segment->size();
+  return total;
+}
+
+size_t Log::segment_count() const {
+  std::lock_guard lock(mutex_);
+  return segments_.size();
+}
+
+Result<void> Log::truncate(int64_t offset) {
+  std::lock_guard maintenance(maintenance_mutex_);
+  std::vector<DurableCallback> abandoned;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return errc::log_closed;
+    if (offset >= next_offset_) return success();
+    offset = std::max(offset, segments_.begin()->first);
+    while (segments_.size() > 1 && segments_.rbegin()->first >= offset) {
+      DEPOT_TRY(segments_.rbegin()->second->remove_files());
+      segments_.erase(std::prev(segments_.end()));
+    }
+    active_ = segments_.rbegin()->second;
+    DEPOT_TRY(uint64_t position, active_->position_of(offset));
+    DEPOT_TRY(active_->truncate_to(position));
+    DEPOT_TRY(active_->sync());
+    DEPOT_TRY(fs_.sync_directory(options_.dir));
+    next_offset_ = active_->next_offset();
+    durable_offset_ = std::min(durable_offset_, next_offset_ - 1);
+    // Appends that were cut away will never become durable.
+    for (auto it = waiters_.lower_bound(next_offset_); it != waiters_.end(); ++it) {
+      abandoned.push_back(std::move(it->second));
+    }
+    waiters_.erase(waiters_.lower_bound(next_offset_), waiters_.end());
+  }
+  for (auto& callback : abandoned) callback(errc::offset_out_of_range);
+  return success();
+}
+
+Result<size_t> Log::enforce_retention() {
+  const LogConfig& cfg = options_.config;
+  if (cfg.retention_ms < 0 && cfg.retention_bytes < 0) return size_t{0};
+  std::lock_guard maintenance(maintenance_mutex_);
+  const int64_t now = options_.clock();
+  auto expired = [&](const Segment& s) {
+    return cfg.retention_ms >= 0 && s.max_timestamp() < now - cfg.retention_ms;
+  };
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return errc::log_closed;
+    // An expired active segment is rolled so that it can go too (the log keeps an empty one).
+    if (!active_->empty() && expired(*active_)) DEPOT_TRY(roll_locked());
+    uint64_t total = 0;
+    for (const auto& [base, segment] : segments_) total += segment->size();
+    for (auto it = segments_.begin(); it != segments_.end() && it->second != active_;) {
+      const Segment& s = *it->second;
+      bool over_size = cfg.retention_bytes >= 0 &&
+                       total - s.size() >= static_cast<uint64_t>(cfg.retention_bytes);
+      if (!expired(s) && !over_size) break;
+      total -= s.size();
+      doomed.push_back(it->second);
+      it = segments_.erase(it);
+    }
+  }
+  for (const auto& segment : doomed) DEPOT_TRY(segment->remove_files());
+  if (!doomed.empty()) DEPOT_TRY(fs_.sync_directory(options_.dir));
+  return doomed.size();
+}
+
+Result<void> Log::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return success();
+  }
+  sync_and_complete(false);
+  std::vector<DurableCallback> abandoned;
+  std::error_code failure;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    failure = failure_;
+    abandoned = take_waiters_locked(INT64_MAX);
+  }
+  for (auto& callback : abandoned) callback(errc::log_closed);
+  options_.sync->unregister_log(this);
+  if (failure) return errc::log_failed;
+  for (const auto& [base, segment] : segments_) DEPOT_TRY(segment->sync_index());
+  DEPOT_TRY(auto marker,
+            fs_.open(options_.dir / kCleanShutdownMarker, OpenMode::read_write_create));
+  DEPOT_TRY(marker->datasync());
+  return fs_.sync_directory(options_.dir);
+}
+
+Result<void> Log::remove() {
+  DEPOT_TRY(close());
+  std::lock_guard lock(mutex_);
+  segments_.clear();
+  active_.reset();
+  return fs_.remove_all(options_.dir);
+}
+
+}  // namespace depot::storage

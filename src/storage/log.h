@@ -1,0 +1,139 @@
+#pragma once
+// A log: an ordered sequence of record batches with offsets, kept as a directory of segments
+// (segment.h). It assigns offsets on append, rolls segments by size and age, reads by offset and
+// by time, deletes old segments for retention, compacts by key, and recovers after a crash by
+// verifying the tail and cutting what is torn. Durability is the SyncService's (group commit).
+//
+// Thread-safe: appends are serialised by one mutex; reads take it only to locate the bytes.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "storage/file.h"
+#include "storage/record_batch.h"
+#include "storage/segment.h"
+
+namespace depot::storage {
+
+class SyncService;
+
+struct LogConfig {
+  uint64_t segment_bytes = 1ULL << 30;          // roll when the active segment would pass this
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // roll when the first batch is this old
+  uint32_t index_interval_bytes = 4096;         // one sparse index entry per this many bytes
+  uint32_t max_batch_bytes = 64u << 20;         // larger batches are refused
+  int64_t retention_bytes = -1;                 // -1: no size limit
+  int64_t retention_ms = -1;                    // -1: keep forever
+  int64_t delete_retention_ms = 24LL * 3600 * 1000;  // compaction keeps tombstones this long
+};
+
+struct AppendInfo {
+  int64_t base_offset = 0;
+  int64_t last_offset = 0;
+};
+
+struct ReadResult {
+  Bytes data;                   // whole batches, the first one whatever its size
+  int64_t next_offset = 0;      // offset to read from next
+  int64_t log_start_offset = 0;
+  int64_t log_end_offset = 0;   // offset the next append will get (the high watermark here)
+};
+
+struct CompactionStats {
+  size_t segments_rewritten = 0;
+  size_t records_removed = 0;
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+};
+
+using Clock = std::function<int64_t()>;  // wall-clock milliseconds
+int64_t system_clock_ms();
+
+class Log : public std::enable_shared_from_this<Log> {
+ public:
+  struct Options {
+    std::filesystem::path dir;
+    LogConfig config;
+    SyncService* sync = nullptr;  // required
+    FileSystem* fs = nullptr;     // defaults to the POSIX file system
+    Clock clock;                  // defaults to the system clock
+  };
+  using DurableCallback = std::function<void(std::error_code)>;
+
+  // Opens or creates the log in `options.dir`, recovering it if it was not closed cleanly.
+  static Result<std::shared_ptr<Log>> open(Options options);
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Validates the batch (size, CRC), assigns its offsets (rewriting its base offset in place) and
+  // writes it. The batch is not yet durable: pass last_offset to when_durable() for that.
+  Result<AppendInfo> append(std::span<std::byte> batch);
+  // Calls `done` (on a sync thread, or right here) once `offset` is durable under the fsync policy.
+  void when_durable(int64_t offset, DurableCallback done);
+  // append() then wait for durability: for callers that may block (tests, tools).
+  Result<AppendInfo> append_and_wait(std::span<std::byte> batch);
+
+  // Whole batches from the one containing `offset`, up to `max_bytes` (the first batch is always
+  // returned whole). An offset equal to the log end reads nothing; outside the log is an error.
+  Result<ReadResult> read(int64_t offset, size_t max_bytes) const;
+  // The earliest offset whose timestamp is >= `timestamp`, or nullopt if every record is older.
+  Result<std::optional<int64_t>> offset_for_timestamp(int64_t timestamp) const;
+
+  int64_t log_start_offset() const;
+  int64_t log_end_offset() const;   // next offset to be assigned
+  int64_t durable_offset() const;   // last offset known to be on stable storage
+  uint64_t size_bytes() const;
+  size_t segment_count() const;
+  const std::filesystem::path& dir() const { return options_.dir; }
+  const LogConfig& config() const { return options_.config; }
+  // Bytes cut from damaged tails when the log was opened.
+  uint64_t recovered_truncated_bytes() const { return recovered_truncated_bytes_; }
+
+  // Drops every batch whose last offset is >= `offset` (truncation is to a batch boundary).
+  Result<void> truncate(int64_t offset);
+  // Deletes whole old segments past retention_ms / retention_bytes. Returns segments deleted.
+  Result<size_t> enforce_retention();
+  // Keeps the newest record of each key in closed segments (compaction.cc).
+  Result<CompactionStats> compact();
+  // Closes the active segment and starts a new one (also done automatically by size and age).
+  Result<void> roll();
+  // Syncs everything written so far, now, and waits.
+  Result<void> flush();
+  // Flushes, marks the log clean so the next open skips full verification, and closes it.
+  Result<void> close();
+  // Closes the log and deletes its directory.
+  Result<void> remove();
+
+ private:
+  friend class SyncService;
+  explicit Log(Options options);
+  Result<void> load();
+  Result<void> roll_locked();
+  std::shared_ptr<Segment> segment_for_locked(int64_t offset) const;
+  // fdatasync the active segment and complete the waiters it covers. `from_service` clears the
+  // pending flag that keeps one log from being queued twice.
+  void sync_and_complete(bool from_service);
+  bool has_unsynced_writes() const;
+  std::vector<DurableCallback> take_waiters_locked(int64_t up_to);
+
+  Options options_;
+  FileSystem& fs_;
+  mutable std::mutex mutex_;
+  std::mutex maintenance_mutex_;  // one of retention, compaction, truncation at a time
+  std::map<int64_t, std::shared_ptr<Segment>> segments_;
+  std::shared_ptr<Segment> active_;
+  int64_t next_offset_ = 0;
+  int64_t durable_offset_ = -1;
+  std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
+  bool closed_ = false;
+  bool sync_pending_ = false;  // queued in or running on the SyncService
+  std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
+  uint64_t recovered_truncated_bytes_ = 0;
+};
+
+}  // namespace depot::storage
