@@ -90,6 +90,7 @@ Result<void> Log::load() {
   }
   active_ = segments_.rbegin()->second;
   next_offset_ = active_->next_offset();
+  if (!active_->empty()) active_since_ms_ = options_.clock();
   // What survived recovery may sit only in the page cache (a process crash, not a power loss):
   // sync it once so that everything readable now is durable.
   DEPOT_TRY(active_->sync());
@@ -116,8 +117,7 @@ Result<AppendInfo> Log::append(std::span<std::byte> batch) {
   if (!active_->empty()) {
     const uint64_t new_size = active_->size() + batch.size();
     const bool too_big = new_size > cfg.segment_bytes || new_size > UINT32_MAX;
-    const bool too_old = active_->first_timestamp() >= 0 &&
-                         options_.clock() - active_->first_timestamp() >= cfg.segment_ms;
+    const bool too_old = options_.clock() - active_since_ms_ >= cfg.segment_ms;
     const bool offsets_overflow = last - active_->base_offset() > int64_t{UINT32_MAX};
     if (too_big || too_old || offsets_overflow) DEPOT_TRY(roll_locked());
   }
@@ -127,6 +127,7 @@ Result<AppendInfo> Log::append(std::span<std::byte> batch) {
     if (written.error() == errc::log_failed) failure_ = written.error();
     return written.error();
   }
+  if (active_since_ms_ < 0) active_since_ms_ = options_.clock();
   next_offset_ = last + 1;
   return AppendInfo{base, last};
 }
@@ -231,6 +232,7 @@ Result<void> Log::roll_locked() {
             Segment::create(fs_, options_.dir, next_offset_, options_.config.index_interval_bytes));
   DEPOT_TRY(fs_.sync_directory(options_.dir));
   active_ = std::shared_ptr<Segment>(std::move(created));
+  active_since_ms_ = -1;
   segments_.emplace(next_offset_, active_);
   return success();
 }
@@ -357,6 +359,7 @@ Result<void> Log::truncate(int64_t offset) {
       DEPOT_TRY(segments_.rbegin()->second->remove_files());
       segments_.erase(std::prev(segments_.end()));
     }
+    if (active_ != segments_.rbegin()->second) active_since_ms_ = options_.clock();
     active_ = segments_.rbegin()->second;
     DEPOT_TRY(uint64_t position, active_->position_of(offset));
     DEPOT_TRY(active_->truncate_to(position));

@@ -23,7 +23,7 @@ class SyncService;
 
 struct LogConfig {
   uint64_t segment_bytes = 1ULL << 30;          // roll when the active segment would pass this
-  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // roll when the first batch is this old
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // roll when the active segment is this old
   uint32_t index_interval_bytes = 4096;         // one sparse index entry per this many bytes
   uint32_t max_batch_bytes = 64u << 20;         // larger batches are refused
   int64_t retention_bytes = -1;                 // -1: no size limit
@@ -128,6 +128,9 @@ class Log : public std::enable_shared_from_this<Log> {
   std::map<int64_t, std::shared_ptr<Segment>> segments_;
   std::shared_ptr<Segment> active_;
   int64_t next_offset_ = 0;
+  // Clock time of the active segment's first append (or of the open that found it non-empty):
+  // its age for segment_ms. Record timestamps are the client's and may be arbitrarily old.
+  int64_t active_since_ms_ = -1;
   int64_t durable_offset_ = -1;
   std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
   bool closed_ = false;

@@ -162,14 +162,7 @@ Result<void> Segment::load_or_rebuild_index(bool verify_all) {
   }
   persisted_entries_ = index_.size();
   if (!index_.empty()) max_timestamp_ = index_.back().max_timestamp;
-  // Recover what follows the last entry, checking CRCs there; also learn the first timestamp.
-  if (size_ > 0) {
-    DEPOT_TRY(scan_batches(*file_, 0, size_, false, false,
-                           [this](uint64_t, const BatchHeader& h, ByteSpan) {
-                             first_timestamp_ = h.max_timestamp;
-                             return false;
-                           }));
-  }
+  // Recover what follows the last entry, checking CRCs there.
   uint64_t from = index_.empty() ? 0 : index_.back().position;
   return recover_tail(from, true);
 }
@@ -177,7 +170,6 @@ Result<void> Segment::load_or_rebuild_index(bool verify_all) {
 Result<void> Segment::rebuild_index(bool verify) {
   index_.clear();
   max_timestamp_ = -1;
-  first_timestamp_ = -1;
   bytes_since_index_ = 0;
   next_offset_ = base_offset_;
   persisted_entries_ = 0;
@@ -200,7 +192,6 @@ Result<void> Segment::recover_tail(uint64_t from, bool verify) {
                            } else {
                              note_batch(pos, h, false);
                            }
-                           if (first_timestamp_ < 0 && pos == 0) first_timestamp_ = h.max_timestamp;
                            first = false;
                            return true;
                          }));
@@ -217,7 +208,6 @@ Result<void> Segment::recover_tail(uint64_t from, bool verify) {
 }
 
 void Segment::note_batch(uint64_t position, const BatchHeader& h, bool write_entry) {
-  if (first_timestamp_ < 0) first_timestamp_ = h.max_timestamp;
   max_timestamp_ = std::max(max_timestamp_, h.max_timestamp);
   if (bytes_since_index_ >= index_interval_) {
     IndexEntry entry{static_cast<uint32_t>(h.base_offset - base_offset_),

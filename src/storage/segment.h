@@ -55,8 +55,6 @@ class Segment {
   uint64_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   int64_t max_timestamp() const { return max_timestamp_; }
-  // Max timestamp of the first batch (-1 when empty): the segment's age for time-based rolls.
-  int64_t first_timestamp() const { return first_timestamp_; }
   uint64_t truncated_bytes() const { return truncated_bytes_; }
   const std::shared_ptr<File>& file() const { return file_; }
 
@@ -98,7 +96,6 @@ class Segment {
   uint64_t size_ = 0;
   int64_t next_offset_;
   int64_t max_timestamp_ = -1;
-  int64_t first_timestamp_ = -1;
   uint64_t bytes_since_index_ = 0;
   uint64_t truncated_bytes_ = 0;
 };
