@@ -66,8 +66,8 @@ Result<std::vector<RecordView>> decode_records(ByteSpan batch) {
       return errc::record_count_mismatch;
     }
     previous_delta = offset_delta;
-    v.offset = h.base_offset + offset_delta;
-    v.timestamp = append_time ? h.max_timestamp : h.base_timestamp + timestamp_delta;
+    v.offset = wrapping_add(h.base_offset, offset_delta);
+    v.timestamp = append_time ? h.max_timestamp : wrapping_add(h.base_timestamp, timestamp_delta);
     int32_t key_length = rec.read_varint();
     if (key_length >= 0) v.key = rec.read_bytes(static_cast<size_t>(key_length));
     int32_t value_length = rec.read_varint();
@@ -133,7 +133,7 @@ void RecordBatchBuilder::add(std::optional<ByteSpan> key, std::optional<ByteSpan
   record_scratch_.clear();
   ByteWriter rec(record_scratch_);
   rec.write_be<int8_t>(0);
-  rec.write_varlong(timestamp_ms - first_timestamp_);
+  rec.write_varlong(wrapping_sub(timestamp_ms, first_timestamp_));
   rec.write_varint(delta);
   auto write_optional = [&rec](const std::optional<ByteSpan>& b) {
     if (!b) {

@@ -37,6 +37,15 @@ constexpr int16_t kControl = 0x20;
 constexpr int16_t kDeleteHorizon = 0x40;
 }  // namespace attr
 
+// Two's-complement addition: fields of untrusted batches may be anything, and signed overflow
+// must not be undefined behaviour on the way to rejecting them.
+constexpr int64_t wrapping_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+constexpr int64_t wrapping_sub(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+
 struct BatchHeader {
   int64_t base_offset = 0;
   int32_t batch_length = 0;
@@ -52,7 +61,7 @@ struct BatchHeader {
   int32_t base_sequence = -1;
   int32_t record_count = 0;
 
-  int64_t last_offset() const { return base_offset + last_offset_delta; }
+  int64_t last_offset() const { return wrapping_add(base_offset, last_offset_delta); }
   size_t size_bytes() const { return kBatchLogOverhead + static_cast<size_t>(batch_length); }
   Compression compression() const {
     return static_cast<Compression>(attributes & attr::kCompressionMask);
