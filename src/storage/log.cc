@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -167,6 +168,7 @@ std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to) {
 }
 
 void Log::sync_and_complete(bool from_service) {
+  if (from_service) gather_appenders();
   std::shared_ptr<File> file;
   int64_t target;
   {
@@ -193,11 +195,39 @@ void Log::sync_and_complete(bool from_service) {
     } else {
       durable_offset_ = std::max(durable_offset_, target);
       done = take_waiters_locked(durable_offset_);
+      last_sync_group_ = done.size();
       if (!waiters_.empty() && !sync_pending_) again = sync_pending_ = true;
     }
   }
   for (auto& callback : done) callback(result);
   if (again) options_.sync->schedule(shared_from_this());
+}
+
+void Log::gather_appenders() {
+  // Appenders completed by the previous sync come back a few microseconds apart; a sync started
+  // as soon as the first one returns covers only a few. When the last sync completed a group,
+  // wait until their appends stop arriving (no new waiter for kQuiet, at most kMaxWait) so one
+  // fdatasync covers the whole wave. A lone appender waits for nothing.
+  constexpr auto kQuiet = std::chrono::microseconds(40);
+  constexpr auto kMaxWait = std::chrono::microseconds(1000);
+  size_t seen = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (last_sync_group_ <= 1 && waiters_.size() <= 1) return;
+    seen = waiters_.size();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto last_arrival = start;
+  for (auto now = start; now - start < kMaxWait; now = std::chrono::steady_clock::now()) {
+    std::this_thread::yield();
+    std::lock_guard lock(mutex_);
+    if (waiters_.size() != seen) {
+      seen = waiters_.size();
+      last_arrival = now;
+    } else if (now - last_arrival >= kQuiet) {
+      return;
+    }
+  }
 }
 
 bool Log::has_unsynced_writes() const {

@@ -118,6 +118,7 @@ class Log : public std::enable_shared_from_this<Log> {
   // fdatasync the active segment and complete the waiters it covers. `from_service` clears the
   // pending flag that keeps one log from being queued twice.
   void sync_and_complete(bool from_service);
+  void gather_appenders();
   bool has_unsynced_writes() const;
   std::vector<DurableCallback> take_waiters_locked(int64_t up_to);
 
@@ -135,6 +136,7 @@ class Log : public std::enable_shared_from_this<Log> {
   std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
   bool closed_ = false;
   bool sync_pending_ = false;  // queued in or running on the SyncService
+  size_t last_sync_group_ = 0;  // waiters completed by the last sync
   std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
   uint64_t recovered_truncated_bytes_ = 0;
 };
