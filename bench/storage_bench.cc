@@ -5,16 +5,15 @@
 //   (d) sequential reads through Log::read from the page cache
 #include "bench/storage_bench.h"
 
+#include <chrono>
+#include <cstdio>
 #include <fcntl.h>
+#include <functional>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <functional>
-#include <chrono>
-#include <cstdio>
-
 #include <fmt/format.h>
 
 #include "storage/log.h"
@@ -72,7 +71,8 @@ double raw_appends_per_second(const std::filesystem::path& file, size_t size, do
   auto start = Clock::now();
   uint64_t n = 0;
   while (seconds_since(start) < seconds) {
-    if (::pwrite(fd, buf.data(), size, static_cast<off_t>(n * size)) != static_cast<ssize_t>(size) ||
+    if (::pwrite(fd, buf.data(), size, static_cast<off_t>(n * size)) !=
+            static_cast<ssize_t>(size) ||
         ::fdatasync(fd) != 0) {
       ::close(fd);
       throw std::runtime_error("write/fdatasync failed");
@@ -128,7 +128,8 @@ AppendRun log_appends(const std::filesystem::path& dir, const Bytes& batch, unsi
       });
     });
   };
-  for (unsigned id = 0; id < appenders; ++id) boost::asio::post(loop, [&step, id] { step(id); });
+  for (unsigned id = 0; id < appenders; ++id)
+    boost::asio::post(loop, [&step, id] { step(id); });
   loop.run();
   const double secs = seconds_since(start);
   if (!failure.empty()) throw std::runtime_error("append failed: " + failure);
@@ -156,7 +157,9 @@ double log_reads(const std::filesystem::path& dir) {
   return rate;
 }
 
-std::string gbps(double bytes_per_second) { return fmt::format("{:.2f} GB/s", bytes_per_second / 1e9); }
+std::string gbps(double bytes_per_second) {
+  return fmt::format("{:.2f} GB/s", bytes_per_second / 1e9);
+}
 
 }  // namespace
 
@@ -168,7 +171,8 @@ int run_storage_bench(const StorageBenchOptions& options) {
     const Bytes batch = make_batch(options.record_bytes, options.batch_bytes);
     const Bytes small = make_batch(1000, 4096);
 
-    progress(fmt::format("(a) raw pwrite+fdatasync, 1 MiB chunks, {} MiB", options.total_bytes >> 20));
+    progress(
+        fmt::format("(a) raw pwrite+fdatasync, 1 MiB chunks, {} MiB", options.total_bytes >> 20));
     const double raw = raw_write_fsync(raw_file, 1 << 20, options.total_bytes);
     progress(fmt::format("    {}", gbps(raw)));
 
@@ -176,19 +180,21 @@ int run_storage_bench(const StorageBenchOptions& options) {
     for (unsigned n : options.appenders) {
       progress(fmt::format("(b) log appends, {} B batches, fsync=always, {} appender(s)",
                            batch.size(), n));
-      appends.emplace_back(n, log_appends(options.dir / fmt::format("log-{}", n), batch, n,
-                                          options.total_bytes, 0));
+      appends.emplace_back(
+          n, log_appends(options.dir / fmt::format("log-{}", n), batch, n, options.total_bytes, 0));
       progress(fmt::format("    {} ({:.0f}% of raw)", gbps(appends.back().second.bytes_per_second),
                            100 * appends.back().second.bytes_per_second / raw));
     }
 
-    progress(fmt::format("(c) 4 KiB appends, one fdatasync each, {:.0f} s", options.seconds_per_rate_test));
-    const double one_sync_each = raw_appends_per_second(raw_file, small.size(), options.seconds_per_rate_test);
+    progress(fmt::format("(c) 4 KiB appends, one fdatasync each, {:.0f} s",
+                         options.seconds_per_rate_test));
+    const double one_sync_each =
+        raw_appends_per_second(raw_file, small.size(), options.seconds_per_rate_test);
     progress(fmt::format("    {:.0f} appends/s", one_sync_each));
     progress(fmt::format("(c) 4 KiB appends through the log, group commit, 64 appenders, {:.0f} s",
                          options.seconds_per_rate_test));
-    const AppendRun grouped = log_appends(options.dir / "log-small", small, 64, 0,
-                                          options.seconds_per_rate_test);
+    const AppendRun grouped =
+        log_appends(options.dir / "log-small", small, 64, 0, options.seconds_per_rate_test);
     progress(fmt::format("    {:.0f} appends/s", grouped.appends_per_second));
 
     const unsigned last = options.appenders.back();
@@ -199,10 +205,12 @@ int run_storage_bench(const StorageBenchOptions& options) {
     std::printf("\n| measurement | result | ratio |\n|---|---|---|\n");
     std::printf("| (a) raw pwrite+fdatasync, 1 MiB chunks | %s | 1.00 |\n", gbps(raw).c_str());
     for (const auto& [n, run] : appends) {
-      std::printf("| (b) log append, %zu B batches, fsync=always, %u appender(s) | %s | %.2f of (a) |\n",
-                  batch.size(), n, gbps(run.bytes_per_second).c_str(), run.bytes_per_second / raw);
+      std::printf(
+          "| (b) log append, %zu B batches, fsync=always, %u appender(s) | %s | %.2f of (a) |\n",
+          batch.size(), n, gbps(run.bytes_per_second).c_str(), run.bytes_per_second / raw);
     }
-    std::printf("| (c) 4 KiB appends, one fdatasync each | %.0f appends/s | 1.00 |\n", one_sync_each);
+    std::printf("| (c) 4 KiB appends, one fdatasync each | %.0f appends/s | 1.00 |\n",
+                one_sync_each);
     std::printf("| (c) 4 KiB appends, log group commit, 64 appenders | %.0f appends/s | %.1fx |\n",
                 grouped.appends_per_second, grouped.appends_per_second / one_sync_each);
     std::printf("| (d) log reads from page cache, 1 MiB reads | %s | %.2f of 1 GB/s goal |\n",

@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<HeaderInput> headers;
   for (const auto& r : records.value()) {
     headers.clear();
-    for (const auto& h : r.headers) headers.push_back({h.key, h.value});
+    for (const auto& h : r.headers)
+      headers.push_back({h.key, h.value});
     builder.add(r.key, r.value, r.timestamp, headers,
                 static_cast<int32_t>(r.offset - header.value().base_offset));
   }

@@ -1,6 +1,7 @@
 #pragma once
-// Big-endian fixed-width integers and Kafka's zigzag varints over byte spans. ByteReader never reads
-// past its span: every read reports failure instead, so decoders of untrusted input stay in bounds.
+// Big-endian fixed-width integers and Kafka's zigzag varints over byte spans. ByteReader never
+// reads past its span: every read reports failure instead, so decoders of untrusted input stay in
+// bounds.
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -138,9 +139,7 @@ class ByteWriter {
     out_.push_back(static_cast<std::byte>(v));
   }
   void write_varlong(int64_t v) { write_uvarint(zigzag_encode(v)); }
-  void write_varint(int32_t v) {
-    write_uvarint(static_cast<uint32_t>(zigzag_encode(v)));
-  }
+  void write_varint(int32_t v) { write_uvarint(static_cast<uint32_t>(zigzag_encode(v))); }
 
  private:
   Bytes& out_;
@@ -155,6 +154,8 @@ constexpr size_t uvarint_size(uint64_t v) {
   }
   return n;
 }
-constexpr size_t varint_size(int64_t v) { return uvarint_size(zigzag_encode(v)); }
+constexpr size_t varint_size(int64_t v) {
+  return uvarint_size(zigzag_encode(v));
+}
 
 }  // namespace depot

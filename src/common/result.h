@@ -14,23 +14,26 @@ using Result = boost::outcome_v2::std_result<T>;
 using boost::outcome_v2::success;
 
 // An errno from a failed system call as an error_code.
-inline std::error_code errno_code(int err) { return {err, std::generic_category()}; }
+inline std::error_code errno_code(int err) {
+  return {err, std::generic_category()};
+}
 
 }  // namespace depot
 
 // DEPOT_TRY(expr): returns the error of a Result-valued expression from the enclosing function.
 // DEPOT_TRY(target, expr): the same, else `target = value` (target may be a declaration such as
 // `auto x` or an existing variable).
-#define DEPOT_TRY(...) DEPOT_TRY_PICK_(__VA_ARGS__, DEPOT_TRY_ASSIGN_, DEPOT_TRY_CHECK_)(__VA_ARGS__)
+#define DEPOT_TRY(...) \
+  DEPOT_TRY_PICK_(__VA_ARGS__, DEPOT_TRY_ASSIGN_, DEPOT_TRY_CHECK_)(__VA_ARGS__)
 #define DEPOT_TRY_PICK_(_1, _2, NAME, ...) NAME
-#define DEPOT_TRY_CHECK_(expr)                  \
-  do {                                          \
-    auto&& depot_try_result_ = (expr);          \
+#define DEPOT_TRY_CHECK_(expr)                                \
+  do {                                                        \
+    auto&& depot_try_result_ = (expr);                        \
     if (!depot_try_result_) return depot_try_result_.error(); \
   } while (false)
 #define DEPOT_TRY_ASSIGN_(target, expr) DEPOT_TRY_ASSIGN_IMPL_(target, expr, __COUNTER__)
 #define DEPOT_TRY_ASSIGN_IMPL_(target, expr, n) DEPOT_TRY_ASSIGN_IMPL2_(target, expr, n)
-#define DEPOT_TRY_ASSIGN_IMPL2_(target, expr, n)                     \
-  auto&& depot_try_##n = (expr);                                     \
-  if (!depot_try_##n) return depot_try_##n.error();                  \
-  target = std::move(depot_try_##n).value()
+#define DEPOT_TRY_ASSIGN_IMPL2_(target, expr, n)    \
+  auto&& depot_try_##n = (expr);                    \
+  if (!depot_try_##n) return depot_try_##n.error(); \
+  target = std::move(depot_try_##n).value()  // NOLINT(bugprone-macro-parentheses)

@@ -17,7 +17,9 @@ using LatestOffsets = std::unordered_map<std::string, int64_t>;
 
 // Records in compressed batches are not decoded here: such batches are kept whole, and their keys
 // do not supersede older records (less compaction, never a wrong read).
-bool decodable(const BatchHeader& h) { return h.compression() == Compression::none && !h.is_control(); }
+bool decodable(const BatchHeader& h) {
+  return h.compression() == Compression::none && !h.is_control();
+}
 
 Result<void> note_latest_offsets(Segment& segment, uint64_t end, LatestOffsets& latest) {
   std::error_code failure;
@@ -75,7 +77,8 @@ Result<size_t> write_survivors(Segment& segment, const LatestOffsets& latest,
                                                 h.partition_leader_epoch, h.attributes});
         for (const RecordView* r : keep) {
           headers.clear();
-          for (const auto& hv : r->headers) headers.push_back({hv.key, hv.value});
+          for (const auto& hv : r->headers)
+            headers.push_back({hv.key, hv.value});
           builder.add(r->key, r->value, r->timestamp, headers,
                       static_cast<int32_t>(r->offset - h.base_offset));
         }
@@ -107,7 +110,8 @@ Result<CompactionStats> Log::compact() {
   if (closed.empty()) return stats;
 
   LatestOffsets latest;
-  for (const auto& segment : closed) DEPOT_TRY(note_latest_offsets(*segment, segment->size(), latest));
+  for (const auto& segment : closed)
+    DEPOT_TRY(note_latest_offsets(*segment, segment->size(), latest));
   DEPOT_TRY(note_latest_offsets(*active, active_end, latest));
 
   const int64_t horizon = options_.clock() - options_.config.delete_retention_ms;
@@ -137,8 +141,8 @@ Result<CompactionStats> Log::compact() {
     DEPOT_TRY(fs_.remove(segment_index_path(options_.dir, base)));
     DEPOT_TRY(fs_.rename(cleaned_path, log_path));
     DEPOT_TRY(fs_.sync_directory(options_.dir));
-    DEPOT_TRY(auto reopened, Segment::open(fs_, options_.dir, base,
-                                           options_.config.index_interval_bytes, false));
+    DEPOT_TRY(auto reopened,
+              Segment::open(fs_, options_.dir, base, options_.config.index_interval_bytes, false));
     it->second = std::shared_ptr<Segment>(std::move(reopened));
     stats.segments_rewritten++;
     stats.records_removed += removed;

@@ -18,11 +18,13 @@ constexpr Tables make_tables() {
   Tables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPolynomial : c >> 1;
+    for (int k = 0; k < 8; ++k)
+      c = (c & 1) ? (c >> 1) ^ kPolynomial : c >> 1;
     t[0][i] = c;
   }
   for (uint32_t i = 0; i < 256; ++i) {
-    for (size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+    for (size_t s = 1; s < 8; ++s)
+      t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
   }
   return t;
 }
@@ -41,7 +43,8 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const std::byte* p, size
     n -= 8;
   }
   auto c32 = static_cast<uint32_t>(c);
-  while (n-- > 0) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p++));
+  while (n-- > 0)
+    c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p++));
   return ~c32;
 }
 
@@ -69,7 +72,8 @@ uint32_t crc32c_portable(ByteSpan data, uint32_t crc) {
     p += 8;
     n -= 8;
   }
-  while (n-- > 0) c = (c >> 8) ^ kTables[0][(c ^ static_cast<uint8_t>(*p++)) & 0xff];
+  while (n-- > 0)
+    c = (c >> 8) ^ kTables[0][(c ^ static_cast<uint8_t>(*p++)) & 0xff];
   return ~c;
 }
 

@@ -1,9 +1,8 @@
 #include "storage/file.h"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 namespace depot::storage {
 namespace {
@@ -31,8 +30,8 @@ class PosixFile final : public File {
   Result<size_t> read_at(uint64_t offset, std::span<std::byte> out) override {
     size_t done = 0;
     while (done < out.size()) {
-      ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         return errno_code(errno);
@@ -86,8 +85,7 @@ class PosixFileSystem final : public FileSystem {
     return success();
   }
 
-  Result<void> rename(const std::filesystem::path& from,
-                      const std::filesystem::path& to) override {
+  Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
     std::error_code ec;
     std::filesystem::rename(from, to, ec);
     if (ec) return ec;

@@ -7,9 +7,9 @@ namespace depot::storage {
 Result<FsyncPolicy> FsyncPolicy::parse(std::string_view text) {
   if (text == "always") return FsyncPolicy{FsyncMode::always, {}};
   if (text == "never") return FsyncPolicy{FsyncMode::never, {}};
-  constexpr std::string_view prefix = "interval:";
-  if (text.starts_with(prefix)) {
-    std::string_view digits = text.substr(prefix.size());
+  constexpr std::string_view kPrefix = "interval:";
+  if (text.starts_with(kPrefix)) {
+    std::string_view digits = text.substr(kPrefix.size());
     if (digits.ends_with("ms")) digits.remove_suffix(2);
     long long ms = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
@@ -22,9 +22,12 @@ Result<FsyncPolicy> FsyncPolicy::parse(std::string_view text) {
 
 std::string FsyncPolicy::to_string() const {
   switch (mode) {
-    case FsyncMode::always: return "always";
-    case FsyncMode::never: return "never";
-    case FsyncMode::interval: return "interval:" + std::to_string(interval.count());
+    case FsyncMode::always:
+      return "always";
+    case FsyncMode::never:
+      return "never";
+    case FsyncMode::interval:
+      return "interval:" + std::to_string(interval.count());
   }
   return "always";
 }

@@ -20,9 +20,9 @@ constexpr std::string_view kCleanShutdownMarker = ".clean-shutdown";
 
 // "00000000000000000042.log" -> 42
 std::optional<int64_t> parse_segment_name(std::string_view name) {
-  constexpr std::string_view suffix = ".log";
-  if (!name.ends_with(suffix)) return std::nullopt;
-  name.remove_suffix(suffix.size());
+  constexpr std::string_view kSuffix = ".log";
+  if (!name.ends_with(kSuffix)) return std::nullopt;
+  name.remove_suffix(kSuffix.size());
   int64_t base = 0;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), base);
   if (ec != std::errc{} || end != name.data() + name.size() || base < 0) return std::nullopt;
@@ -84,8 +84,8 @@ Result<void> Log::load() {
   }
   for (size_t i = 0; i < bases.size(); ++i) {
     bool verify_all = !clean && i + 1 == bases.size();
-    DEPOT_TRY(auto segment, Segment::open(fs_, dir, bases[i], options_.config.index_interval_bytes,
-                                          verify_all));
+    DEPOT_TRY(auto segment,
+              Segment::open(fs_, dir, bases[i], options_.config.index_interval_bytes, verify_all));
     recovered_truncated_bytes_ += segment->truncated_bytes();
     segments_.emplace(bases[i], std::move(segment));
   }
@@ -162,7 +162,8 @@ Result<AppendInfo> Log::append_and_wait(std::span<std::byte> batch) {
 std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to) {
   std::vector<DurableCallback> done;
   auto end = waiters_.upper_bound(up_to);
-  for (auto it = waiters_.begin(); it != end; ++it) done.push_back(std::move(it->second));
+  for (auto it = waiters_.begin(); it != end; ++it)
+    done.push_back(std::move(it->second));
   waiters_.erase(waiters_.begin(), end);
   return done;
 }
@@ -186,8 +187,8 @@ void Log::sync_and_complete(bool from_service) {
     if (from_service) sync_pending_ = false;
     if (!synced && !failure_) {
       failure_ = synced.error();
-      spdlog::error("log {}: fdatasync failed ({}); refusing further writes",
-                    options_.dir.string(), synced.error().message());
+      spdlog::error("log {}: fdatasync failed ({}); refusing further writes", options_.dir.string(),
+                    synced.error().message());
     }
     if (failure_) {
       result = errc::log_failed;
@@ -199,7 +200,8 @@ void Log::sync_and_complete(bool from_service) {
       if (!waiters_.empty() && !sync_pending_) again = sync_pending_ = true;
     }
   }
-  for (auto& callback : done) callback(result);
+  for (auto& callback : done)
+    callback(result);
   if (again) options_.sync->schedule(shared_from_this());
 }
 
@@ -295,7 +297,8 @@ Result<ReadResult> Log::read(int64_t offset, size_t max_bytes) const {
   }
   // The bytes in [position, end) are immutable now, so they are read without the lock.
   File& file = *segment->file();
-  size_t want = static_cast<size_t>(std::min<uint64_t>(end - position, std::max(max_bytes, kBatchHeaderSize)));
+  size_t want = static_cast<size_t>(
+      std::min<uint64_t>(end - position, std::max(max_bytes, kBatchHeaderSize)));
   result.data.resize(want);
   DEPOT_TRY(size_t got, file.read_at(position, result.data));
   result.data.resize(got);
@@ -368,7 +371,8 @@ int64_t Log::durable_offset() const {
 uint64_t Log::size_bytes() const {
   std::lock_guard lock(mutex_);
   uint64_t total = 0;
-  for (const auto& [base, segment] : segments_) total += segment->size();
+  for (const auto& [base, segment] : segments_)
+    total += segment->size();
   return total;
 }
 
@@ -403,7 +407,8 @@ Result<void> Log::truncate(int64_t offset) {
     }
     waiters_.erase(waiters_.lower_bound(next_offset_), waiters_.end());
   }
-  for (auto& callback : abandoned) callback(errc::offset_out_of_range);
+  for (auto& callback : abandoned)
+    callback(errc::offset_out_of_range);
   return success();
 }
 
@@ -422,7 +427,8 @@ Result<size_t> Log::enforce_retention() {
     // An expired active segment is rolled so that it can go too (the log keeps an empty one).
     if (!active_->empty() && expired(*active_)) DEPOT_TRY(roll_locked());
     uint64_t total = 0;
-    for (const auto& [base, segment] : segments_) total += segment->size();
+    for (const auto& [base, segment] : segments_)
+      total += segment->size();
     for (auto it = segments_.begin(); it != segments_.end() && it->second != active_;) {
       const Segment& s = *it->second;
       bool over_size = cfg.retention_bytes >= 0 &&
@@ -433,7 +439,8 @@ Result<size_t> Log::enforce_retention() {
       it = segments_.erase(it);
     }
   }
-  for (const auto& segment : doomed) DEPOT_TRY(segment->remove_files());
+  for (const auto& segment : doomed)
+    DEPOT_TRY(segment->remove_files());
   if (!doomed.empty()) DEPOT_TRY(fs_.sync_directory(options_.dir));
   return doomed.size();
 }
@@ -452,10 +459,12 @@ Result<void> Log::close() {
     failure = failure_;
     abandoned = take_waiters_locked(INT64_MAX);
   }
-  for (auto& callback : abandoned) callback(errc::log_closed);
+  for (auto& callback : abandoned)
+    callback(errc::log_closed);
   options_.sync->unregister_log(this);
   if (failure) return errc::log_failed;
-  for (const auto& [base, segment] : segments_) DEPOT_TRY(segment->sync_index());
+  for (const auto& [base, segment] : segments_)
+    DEPOT_TRY(segment->sync_index());
   DEPOT_TRY(auto marker,
             fs_.open(options_.dir / kCleanShutdownMarker, OpenMode::read_write_create));
   DEPOT_TRY(marker->datasync());

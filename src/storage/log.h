@@ -22,12 +22,12 @@ namespace depot::storage {
 class SyncService;
 
 struct LogConfig {
-  uint64_t segment_bytes = 1ULL << 30;          // roll when the active segment would pass this
-  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // roll when the active segment is this old
-  uint32_t index_interval_bytes = 4096;         // one sparse index entry per this many bytes
-  uint32_t max_batch_bytes = 64u << 20;         // larger batches are refused
-  int64_t retention_bytes = -1;                 // -1: no size limit
-  int64_t retention_ms = -1;                    // -1: keep forever
+  uint64_t segment_bytes = 1ULL << 30;               // roll when the active segment would pass this
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;       // roll when the active segment is this old
+  uint32_t index_interval_bytes = 4096;              // one sparse index entry per this many bytes
+  uint32_t max_batch_bytes = 64u << 20;              // larger batches are refused
+  int64_t retention_bytes = -1;                      // -1: no size limit
+  int64_t retention_ms = -1;                         // -1: keep forever
   int64_t delete_retention_ms = 24LL * 3600 * 1000;  // compaction keeps tombstones this long
 };
 
@@ -37,10 +37,10 @@ struct AppendInfo {
 };
 
 struct ReadResult {
-  Bytes data;                   // whole batches, the first one whatever its size
-  int64_t next_offset = 0;      // offset to read from next
+  Bytes data;               // whole batches, the first one whatever its size
+  int64_t next_offset = 0;  // offset to read from next
   int64_t log_start_offset = 0;
-  int64_t log_end_offset = 0;   // offset the next append will get (the high watermark here)
+  int64_t log_end_offset = 0;  // offset the next append will get (the high watermark here)
 };
 
 struct CompactionStats {
@@ -85,8 +85,8 @@ class Log : public std::enable_shared_from_this<Log> {
   Result<std::optional<int64_t>> offset_for_timestamp(int64_t timestamp) const;
 
   int64_t log_start_offset() const;
-  int64_t log_end_offset() const;   // next offset to be assigned
-  int64_t durable_offset() const;   // last offset known to be on stable storage
+  int64_t log_end_offset() const;  // next offset to be assigned
+  int64_t durable_offset() const;  // last offset known to be on stable storage
   uint64_t size_bytes() const;
   size_t segment_count() const;
   const std::filesystem::path& dir() const { return options_.dir; }
@@ -135,8 +135,8 @@ class Log : public std::enable_shared_from_this<Log> {
   int64_t durable_offset_ = -1;
   std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
   bool closed_ = false;
-  bool sync_pending_ = false;  // queued in or running on the SyncService
-  size_t last_sync_group_ = 0;  // waiters completed by the last sync
+  bool sync_pending_ = false;                        // queued in or running on the SyncService
+  size_t last_sync_group_ = 0;                       // waiters completed by the last sync
   std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
   uint64_t recovered_truncated_bytes_ = 0;
 };

@@ -56,7 +56,8 @@ Result<std::vector<RecordView>> decode_records(ByteSpan batch) {
   const bool append_time = h.timestamp_type() == TimestampType::log_append_time;
   for (int32_t i = 0; i < h.record_count; ++i) {
     int32_t length = r.read_varint();
-    if (!r.ok() || length < 0 || static_cast<size_t>(length) > r.remaining()) return errc::bad_record;
+    if (!r.ok() || length < 0 || static_cast<size_t>(length) > r.remaining())
+      return errc::bad_record;
     ByteReader rec(r.read_bytes(static_cast<size_t>(length)));
     RecordView v;
     rec.read_be<int8_t>();  // record attributes: unused in v2
@@ -160,8 +161,8 @@ void RecordBatchBuilder::add(std::optional<ByteSpan> key, std::optional<ByteSpan
 Bytes RecordBatchBuilder::build() {
   std::byte* p = buffer_.data();
   auto batch_length = static_cast<int32_t>(buffer_.size() - kBatchLogOverhead);
-  int32_t last_delta = forced_last_offset_delta_.value_or(
-      record_count_ == 0 ? 0 : next_offset_delta_ - 1);
+  int32_t last_delta =
+      forced_last_offset_delta_.value_or(record_count_ == 0 ? 0 : next_offset_delta_ - 1);
   store_be<int64_t>(p + 0, base_offset_);
   store_be<int32_t>(p + 8, batch_length);
   store_be<int32_t>(p + 12, options_.partition_leader_epoch);

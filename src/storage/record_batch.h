@@ -97,7 +97,8 @@ struct RecordView {
 };
 
 // Decodes every record of an uncompressed, validated batch. Never reads outside `batch`; a record
-// that does not parse, or records that disagree with the header's count and offset span, are errors.
+// that does not parse, or records that disagree with the header's count and offset span, are
+// errors.
 Result<std::vector<RecordView>> decode_records(ByteSpan batch);
 
 // Rewrites the base offset in place (it is outside the CRC, so no checksum changes).

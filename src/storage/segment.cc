@@ -181,25 +181,26 @@ Result<void> Segment::rebuild_index(bool verify) {
 Result<void> Segment::recover_tail(uint64_t from, bool verify) {
   bool first_is_indexed = from > 0;
   bool first = true;
-  DEPOT_TRY(auto outcome,
-            scan_batches(*file_, from, size_, verify, false,
-                         [&](uint64_t pos, const BatchHeader& h, ByteSpan) {
-                           // The batch at `from` is already in the index; count it, don't re-add.
-                           if (first && first_is_indexed) {
-                             bytes_since_index_ = h.size_bytes();
-                             max_timestamp_ = std::max(max_timestamp_, h.max_timestamp);
-                             next_offset_ = h.last_offset() + 1;
-                           } else {
-                             note_batch(pos, h, false);
-                           }
-                           first = false;
-                           return true;
-                         }));
+  DEPOT_TRY(auto outcome, scan_batches(*file_, from, size_, verify, false,
+                                       [&](uint64_t pos, const BatchHeader& h, ByteSpan) {
+                                         // The batch at `from` is already in the index; count it,
+                                         // don't re-add.
+                                         if (first && first_is_indexed) {
+                                           bytes_since_index_ = h.size_bytes();
+                                           max_timestamp_ =
+                                               std::max(max_timestamp_, h.max_timestamp);
+                                           next_offset_ = h.last_offset() + 1;
+                                         } else {
+                                           note_batch(pos, h, false);
+                                         }
+                                         first = false;
+                                         return true;
+                                       }));
   if (outcome.valid_end < size_) {
     truncated_bytes_ = size_ - outcome.valid_end;
     spdlog::warn("segment {}: cutting {} bytes of damaged tail at position {} ({})",
-                 segment_log_path(dir_, base_offset_).string(), truncated_bytes_,
-                 outcome.valid_end, outcome.damage ? outcome.damage.message() : "incomplete");
+                 segment_log_path(dir_, base_offset_).string(), truncated_bytes_, outcome.valid_end,
+                 outcome.damage ? outcome.damage.message() : "incomplete");
     DEPOT_TRY(file_->truncate(outcome.valid_end));
     DEPOT_TRY(file_->datasync());
     size_ = outcome.valid_end;
@@ -259,8 +260,9 @@ Result<uint64_t> Segment::position_of(int64_t offset) const {
   uint64_t start = 0;
   if (offset > base_offset_) {
     auto rel = static_cast<uint64_t>(offset - base_offset_);
-    auto it = std::upper_bound(index_.begin(), index_.end(), rel,
-                               [](uint64_t r, const IndexEntry& e) { return r < e.relative_offset; });
+    auto it =
+        std::upper_bound(index_.begin(), index_.end(), rel,
+                         [](uint64_t r, const IndexEntry& e) { return r < e.relative_offset; });
     if (it != index_.begin()) start = std::prev(it)->position;
   }
   uint64_t found = size_;

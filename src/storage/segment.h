@@ -32,8 +32,8 @@ std::filesystem::path segment_index_path(const std::filesystem::path& dir, int64
 // whole batch (or, with `verify`, not an intact one: CRC, and offsets that go forward). `visit`
 // gets each batch's position, header and (with `want_bytes`) its bytes, and returns false to stop.
 struct ScanOutcome {
-  uint64_t valid_end = 0;   // position after the last good batch visited
-  std::error_code damage;   // why the scan stopped early, if it met bad bytes
+  uint64_t valid_end = 0;  // position after the last good batch visited
+  std::error_code damage;  // why the scan stopped early, if it met bad bytes
 };
 using BatchVisitor = std::function<bool(uint64_t position, const BatchHeader&, ByteSpan bytes)>;
 Result<ScanOutcome> scan_batches(File& file, uint64_t start, uint64_t end, bool verify,
@@ -44,8 +44,8 @@ class Segment {
   static Result<std::unique_ptr<Segment>> create(FileSystem& fs, const std::filesystem::path& dir,
                                                  int64_t base_offset, uint32_t index_interval);
   // Opens an existing segment. With `verify_all` every batch is checked (the last segment after an
-  // unclean shutdown); otherwise only the part after the last index entry. Bad bytes at the tail are
-  // cut off, and a missing or damaged index is rebuilt.
+  // unclean shutdown); otherwise only the part after the last index entry. Bad bytes at the tail
+  // are cut off, and a missing or damaged index is rebuilt.
   static Result<std::unique_ptr<Segment>> open(FileSystem& fs, const std::filesystem::path& dir,
                                                int64_t base_offset, uint32_t index_interval,
                                                bool verify_all);

@@ -9,13 +9,16 @@ namespace depot::storage {
 
 SyncService::SyncService(FsyncPolicy policy, unsigned threads) : policy_(policy) {
   if (policy_.mode == FsyncMode::always) {
-    for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run_worker(); });
+    for (unsigned i = 0; i < std::max(1u, threads); ++i)
+      threads_.emplace_back([this] { run_worker(); });
   } else if (policy_.mode == FsyncMode::interval) {
     threads_.emplace_back([this] { run_interval_timer(); });
   }
 }
 
-SyncService::~SyncService() { stop(); }
+SyncService::~SyncService() {
+  stop();
+}
 
 void SyncService::stop() {
   {
@@ -24,7 +27,8 @@ void SyncService::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    t.join();
   threads_.clear();
 }
 

@@ -12,7 +12,8 @@ namespace {
 
 Bytes bytes_of(std::initializer_list<int> values) {
   Bytes out;
-  for (int v : values) out.push_back(static_cast<std::byte>(v));
+  for (int v : values)
+    out.push_back(static_cast<std::byte>(v));
   return out;
 }
 
@@ -24,10 +25,12 @@ TEST(Crc32c, MatchesPublishedVectors) {
   Bytes ones(32, std::byte{0xff});
   EXPECT_EQ(crc32c(ones), 0x62A8AB43u);
   Bytes ascending(32);
-  for (int i = 0; i < 32; ++i) ascending[i] = static_cast<std::byte>(i);
+  for (int i = 0; i < 32; ++i)
+    ascending[i] = static_cast<std::byte>(i);
   EXPECT_EQ(crc32c(ascending), 0x46DD794Eu);
   Bytes descending(32);
-  for (int i = 0; i < 32; ++i) descending[i] = static_cast<std::byte>(31 - i);
+  for (int i = 0; i < 32; ++i)
+    descending[i] = static_cast<std::byte>(31 - i);
   EXPECT_EQ(crc32c(descending), 0x113FDB5Cu);
   EXPECT_EQ(crc32c({}), 0u);
 }
@@ -35,7 +38,8 @@ TEST(Crc32c, MatchesPublishedVectors) {
 TEST(Crc32c, HardwareAndPortableAgreeAndExtend) {
   std::mt19937 rng(7);
   Bytes data(4099);
-  for (auto& b : data) b = static_cast<std::byte>(rng());
+  for (auto& b : data)
+    b = static_cast<std::byte>(rng());
   for (size_t start : {0, 1, 3, 7}) {
     for (size_t len : {0, 1, 7, 8, 9, 63, 64, 1000, 4090}) {
       ByteSpan piece = ByteSpan(data).subspan(start, len);
@@ -54,7 +58,8 @@ TEST(Varint, ZigzagMatchesKafka) {
   EXPECT_EQ(zigzag_encode(-2), 3u);
   EXPECT_EQ(zigzag_encode(2147483647), 4294967294u);
   EXPECT_EQ(zigzag_encode(-2147483648LL), 4294967295u);
-  for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{300}, int64_t{-300}, INT64_MAX, INT64_MIN}) {
+  for (int64_t v :
+       {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{300}, int64_t{-300}, INT64_MAX, INT64_MIN}) {
     EXPECT_EQ(zigzag_decode(zigzag_encode(v)), v);
   }
 }
@@ -62,8 +67,8 @@ TEST(Varint, ZigzagMatchesKafka) {
 TEST(Varint, RoundTripsAndKnownBytes) {
   Bytes out;
   ByteWriter w(out);
-  w.write_varint(300);    // zigzag 600 = 0xd8 0x04
-  w.write_varint(-1);     // 0x01
+  w.write_varint(300);  // zigzag 600 = 0xd8 0x04
+  w.write_varint(-1);   // 0x01
   w.write_varlong(INT64_MIN);
   EXPECT_EQ(out[0], std::byte{0xd8});
   EXPECT_EQ(out[1], std::byte{0x04});
@@ -93,24 +98,24 @@ TEST(Varint, RejectsOverlongAndTruncated) {
 
 // A one-record batch assembled by hand from the format description, byte by byte.
 TEST(RecordBatch, EncodesTheDocumentedLayout) {
-  RecordBatchBuilder builder(5, BatchOptions{.producer_id = 9, .producer_epoch = 1,
-                                             .base_sequence = 3});
+  RecordBatchBuilder builder(
+      5, BatchOptions{.producer_id = 9, .producer_epoch = 1, .base_sequence = 3});
   std::string value = "hi";
   builder.add(std::nullopt, as_bytes(value), 1700000000000);
   Bytes batch = builder.build();
 
   Bytes record = bytes_of({
-      0x00,                   // record attributes
-      0x00,                   // timestamp delta 0
-      0x00,                   // offset delta 0
-      0x01,                   // key length -1 (null)
-      0x04, 'h', 'i',         // value length 2, "hi"
-      0x00,                   // no headers
+      0x00,            // record attributes
+      0x00,            // timestamp delta 0
+      0x00,            // offset delta 0
+      0x01,            // key length -1 (null)
+      0x04, 'h', 'i',  // value length 2, "hi"
+      0x00,            // no headers
   });
-  Bytes expected = bytes_of({0, 0, 0, 0, 0, 0, 0, 5});       // base offset 5
-  Bytes rest = bytes_of({0xff, 0xff, 0xff, 0xff, 0x02});     // leader epoch -1, magic 2
-  Bytes after_crc = bytes_of({0x00, 0x00,                    // attributes
-                              0x00, 0x00, 0x00, 0x00});      // last offset delta 0
+  Bytes expected = bytes_of({0, 0, 0, 0, 0, 0, 0, 5});    // base offset 5
+  Bytes rest = bytes_of({0xff, 0xff, 0xff, 0xff, 0x02});  // leader epoch -1, magic 2
+  Bytes after_crc = bytes_of({0x00, 0x00,                 // attributes
+                              0x00, 0x00, 0x00, 0x00});   // last offset delta 0
   Bytes ts(8);
   store_be<int64_t>(ts.data(), 1700000000000);
   after_crc.insert(after_crc.end(), ts.begin(), ts.end());  // base timestamp
@@ -132,8 +137,8 @@ TEST(RecordBatch, EncodesTheDocumentedLayout) {
 }
 
 TEST(RecordBatch, RoundTripsKeysValuesHeadersAndNulls) {
-  RecordBatchBuilder builder(100, BatchOptions{.producer_id = 42, .producer_epoch = 3,
-                                               .base_sequence = 7});
+  RecordBatchBuilder builder(
+      100, BatchOptions{.producer_id = 42, .producer_epoch = 3, .base_sequence = 7});
   std::string k1 = "key-1", v1 = "value-1", hv = "header-value";
   std::vector<HeaderInput> headers = {{"h1", as_bytes(hv)}, {"h2", std::nullopt}};
   builder.add(as_bytes(k1), as_bytes(v1), 1000, headers);
@@ -194,7 +199,8 @@ TEST(RecordBatch, LogAppendTimeRewritesTimestampsAndCrc) {
   EXPECT_EQ(h.value().timestamp_type(), TimestampType::log_append_time);
   auto records = decode_records(batch);
   ASSERT_TRUE(records);
-  for (const auto& r : records.value()) EXPECT_EQ(r.timestamp, 5555);
+  for (const auto& r : records.value())
+    EXPECT_EQ(r.timestamp, 5555);
 }
 
 TEST(RecordBatch, DetectsEveryFlippedBit) {
@@ -214,7 +220,8 @@ TEST(RecordBatch, DetectsEveryFlippedBit) {
 
 TEST(RecordBatch, TruncatedInputIsAnErrorAtEveryLength) {
   RecordBatchBuilder builder;
-  for (int i = 0; i < 5; ++i) builder.add(as_bytes("key"), as_bytes("value"), i);
+  for (int i = 0; i < 5; ++i)
+    builder.add(as_bytes("key"), as_bytes("value"), i);
   Bytes batch = builder.build();
   for (size_t len = 0; len < batch.size(); ++len) {
     ByteSpan cut = ByteSpan(batch).first(len);

@@ -26,8 +26,8 @@ std::map<std::string, std::string> final_state(const std::vector<Row>& rows) {
 class CompactionTest : public ::testing::Test {
  protected:
   std::shared_ptr<Log> open_log() {
-    LogConfig config{.segment_bytes = 2048, .index_interval_bytes = 256,
-                     .delete_retention_ms = 60'000};
+    LogConfig config{
+        .segment_bytes = 2048, .index_interval_bytes = 256, .delete_retention_ms = 60'000};
     return Log::open({dir_.path() / "log", config, &sync_, nullptr, [this] { return now_; }})
         .value();
   }
@@ -64,14 +64,17 @@ TEST_F(CompactionTest, KeepsTheNewestRecordPerKeyAtItsOffset) {
   EXPECT_EQ(final_state(after), final_state(before));
   // Each survivor is exactly the record that was at its offset before.
   std::map<int64_t, Row> by_offset;
-  for (const auto& row : before) by_offset[row.offset] = row;
-  for (const auto& row : after) EXPECT_EQ(by_offset.at(row.offset), row);
+  for (const auto& row : before)
+    by_offset[row.offset] = row;
+  for (const auto& row : after)
+    EXPECT_EQ(by_offset.at(row.offset), row);
   // Offsets are unchanged: the log end and the next append's offset are what they were.
   EXPECT_EQ(log->log_start_offset(), 0);
   EXPECT_EQ(append_now(*log, make_batch(1, "x", "y")).value().base_offset,
             before.back().offset + 1);
   // Reading from any old offset works (it may land on the next survivor).
-  for (const auto& row : before) ASSERT_TRUE(log->read(row.offset, 100)) << row.offset;
+  for (const auto& row : before)
+    ASSERT_TRUE(log->read(row.offset, 100)) << row.offset;
   // And the compacted log reopens the same after a crash (full verification).
   auto compacted = read_all(*log);
   log->close().value();
@@ -85,17 +88,19 @@ TEST_F(CompactionTest, KeepsTheNewestRecordPerKeyAtItsOffset) {
 TEST_F(CompactionTest, DropsTombstonesOnlyAfterTheDeleteRetention) {
   auto log = open_log();
   for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(append_only(*log, make_keyed("k" + std::to_string(i % 3), "value" + std::to_string(i), now_)));
+    ASSERT_TRUE(append_only(
+        *log, make_keyed("k" + std::to_string(i % 3), "value" + std::to_string(i), now_)));
   }
   ASSERT_TRUE(append_only(*log, make_keyed("k1", std::nullopt, now_)));  // delete k1
   for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(append_only(*log, make_keyed("other" + std::to_string(i), std::string(40, 'x'), now_)));
+    ASSERT_TRUE(
+        append_only(*log, make_keyed("other" + std::to_string(i), std::string(40, 'x'), now_)));
   }
   ASSERT_TRUE(log->roll());
   ASSERT_TRUE(log->compact());
   auto rows = read_all(*log);
-  auto tombstone = std::find_if(rows.begin(), rows.end(),
-                                [](const Row& r) { return r.key == "k1"; });
+  auto tombstone =
+      std::find_if(rows.begin(), rows.end(), [](const Row& r) { return r.key == "k1"; });
   ASSERT_NE(tombstone, rows.end());  // still there: consumers must get to see the delete
   EXPECT_EQ(tombstone->value, "<null>");
   EXPECT_EQ(final_state(rows).count("k1"), 0u);
@@ -103,15 +108,15 @@ TEST_F(CompactionTest, DropsTombstonesOnlyAfterTheDeleteRetention) {
   now_ += 61'000;
   ASSERT_TRUE(log->compact());
   rows = read_all(*log);
-  EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.key == "k1"; }),
-            0);
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.key == "k1"; }), 0);
   EXPECT_EQ(final_state(rows).at("k0"), "value27");
   EXPECT_EQ(final_state(rows).at("k2"), "value29");
 }
 
 TEST_F(CompactionTest, LeavesTheActiveSegmentAlone) {
   auto log = open_log();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(append_only(*log, make_keyed("same", std::to_string(i), now_)));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(append_only(*log, make_keyed("same", std::to_string(i), now_)));
   auto stats = log->compact();
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats.value().records_removed, 0u);

@@ -1,15 +1,14 @@
 // A child process appends with fsync=always from several threads and reports each append once it
 // has completed; the parent SIGKILLs it at a random moment, reopens the log and checks that every
 // reported record is there, intact. Many rounds (DEPOT_CRASH_ROUNDS, default 25).
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <random>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -34,7 +33,8 @@ using namespace testing;
                             std::string(rng() % 3000, static_cast<char>('a' + t));
         RecordBatchBuilder builder;
         int records = 1 + static_cast<int>(rng() % 3);
-        for (int r = 0; r < records; ++r) builder.add(std::nullopt, as_bytes(value), i);
+        for (int r = 0; r < records; ++r)
+          builder.add(std::nullopt, as_bytes(value), i);
         Bytes batch = builder.build();
         auto appended = log->append_and_wait(batch);
         if (!appended) _exit(4);
@@ -47,7 +47,8 @@ using namespace testing;
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   _exit(0);
 }
 
@@ -76,7 +77,8 @@ TEST(CrashRecovery, EveryAcknowledgedAppendSurvivesSigkill) {
     // Every complete line the child wrote before it died is an acknowledged append.
     std::string reports;
     char buf[65536];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) reports.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+      reports.append(buf, static_cast<size_t>(n));
     ::close(fds[0]);
     std::istringstream lines(reports.substr(0, reports.rfind('\n') + 1));
     int64_t offset;

@@ -42,7 +42,8 @@ TEST_F(LogTest, AssignsOffsetsAndReadsBack) {
 
   auto rows = read_all(*log);
   ASSERT_EQ(rows.size(), 5u);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(rows[i].offset, i);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(rows[i].offset, i);
   EXPECT_EQ(rows[3].key, "b0");
   EXPECT_EQ(rows[4].value, "y");
 
@@ -76,7 +77,8 @@ TEST_F(LogTest, RefusesInvalidBatches) {
 TEST_F(LogTest, ReadsAreBoundedByMaxBytesButNeverSplitABatch) {
   auto log = open_log();
   size_t batch_size = make_batch(10, "k", std::string(100, 'v')).size();
-  for (int i = 0; i < 10; ++i) append(*log, make_batch(10, "k", std::string(100, 'v')));
+  for (int i = 0; i < 10; ++i)
+    append(*log, make_batch(10, "k", std::string(100, 'v')));
   auto r = log->read(0, batch_size * 3 + batch_size / 2);
   ASSERT_TRUE(r);
   EXPECT_EQ(r.value().data.size(), batch_size * 3);
@@ -141,7 +143,8 @@ TEST_F(LogTest, LooksUpOffsetsByTimestamp) {
 
 TEST_F(LogTest, TruncatesToABatchBoundary) {
   auto log = open_log(LogConfig{.segment_bytes = 2048});
-  for (int i = 0; i < 50; ++i) append(*log, make_batch(2, "k", std::string(50, 'v')));
+  for (int i = 0; i < 50; ++i)
+    append(*log, make_batch(2, "k", std::string(50, 'v')));
   size_t segments = log->segment_count();
   ASSERT_GT(segments, 2u);
   ASSERT_TRUE(log->truncate(41));  // inside batch [40, 41]: that batch goes too
@@ -160,13 +163,14 @@ TEST_F(LogTest, TruncatesToABatchBoundary) {
 TEST_F(LogTest, RetentionBySizeDeletesOldestWholeSegments) {
   LogConfig config{.segment_bytes = 1024, .retention_bytes = 3000};
   auto log = open_log(config);
-  for (int i = 0; i < 40; ++i) append(*log, make_batch(1, "k", std::string(200, 'v')));
+  for (int i = 0; i < 40; ++i)
+    append(*log, make_batch(1, "k", std::string(200, 'v')));
   uint64_t before = log->size_bytes();
   auto deleted = log->enforce_retention();
   ASSERT_TRUE(deleted);
   EXPECT_GT(deleted.value(), 0u);
-  EXPECT_GE(log->size_bytes(), 3000u);           // Kafka keeps at least retention.bytes...
-  EXPECT_LT(log->size_bytes(), 3000u + 1024u);   // ...and at most one segment more
+  EXPECT_GE(log->size_bytes(), 3000u);          // Kafka keeps at least retention.bytes...
+  EXPECT_LT(log->size_bytes(), 3000u + 1024u);  // ...and at most one segment more
   EXPECT_LT(log->size_bytes(), before);
   int64_t start = log->log_start_offset();
   EXPECT_GT(start, 0);
@@ -179,13 +183,15 @@ TEST_F(LogTest, RetentionBySizeDeletesOldestWholeSegments) {
 TEST_F(LogTest, RetentionByTimeDeletesExpiredSegmentsIncludingTheActiveOne) {
   LogConfig config{.segment_bytes = 1024, .retention_ms = 60'000};
   auto log = open_log(config);
-  for (int i = 0; i < 20; ++i) append(*log, make_batch(1, "k", std::string(200, 'v'), now_ - 120'000));
-  for (int i = 0; i < 5; ++i) append(*log, make_batch(1, "k", std::string(200, 'v'), now_));
+  for (int i = 0; i < 20; ++i)
+    append(*log, make_batch(1, "k", std::string(200, 'v'), now_ - 120'000));
+  for (int i = 0; i < 5; ++i)
+    append(*log, make_batch(1, "k", std::string(200, 'v'), now_));
   ASSERT_TRUE(log->enforce_retention());
   EXPECT_EQ(read_all(*log).front().offset, log->log_start_offset());
   EXPECT_LE(log->log_start_offset(), 20);
   EXPECT_GE(log->log_start_offset(), 16);  // the segment holding offset 20 also holds old ones
-  now_ += 10 * 60'000;  // everything is old now
+  now_ += 10 * 60'000;                     // everything is old now
   ASSERT_TRUE(log->enforce_retention());
   EXPECT_EQ(log->log_start_offset(), 25);
   EXPECT_EQ(log->log_end_offset(), 25);
@@ -195,7 +201,8 @@ TEST_F(LogTest, RetentionByTimeDeletesExpiredSegmentsIncludingTheActiveOne) {
 TEST_F(LogTest, RebuildsAMissingOrDamagedIndex) {
   LogConfig config{.segment_bytes = 16 * 1024, .index_interval_bytes = 256};
   auto log = open_log(config);
-  for (int i = 0; i < 300; ++i) append(*log, make_batch(2, "k", std::string(30, 'v'), i));
+  for (int i = 0; i < 300; ++i)
+    append(*log, make_batch(2, "k", std::string(30, 'v'), i));
   auto rows = read_all(*log);
   log->close().value();
   log.reset();
@@ -223,7 +230,8 @@ TEST_F(LogTest, RecoversFromATornTailAtEveryByte) {
   uint64_t last_start = 0, last_end = 0;
   {
     auto log = open_log();
-    for (int i = 0; i < 5; ++i) append(*log, make_batch(3, "k", "value-" + std::to_string(i)));
+    for (int i = 0; i < 5; ++i)
+      append(*log, make_batch(3, "k", "value-" + std::to_string(i)));
     before_last = read_all(*log);
     last_start = log->size_bytes();
     append(*log, make_batch(4, "last", "the last batch"));
@@ -255,7 +263,8 @@ TEST_F(LogTest, RecoveryCutsACorruptTailBatch) {
   std::vector<Row> good;
   {
     auto log = open_log();
-    for (int i = 0; i < 4; ++i) append(*log, make_batch(2, "k", "v"));
+    for (int i = 0; i < 4; ++i)
+      append(*log, make_batch(2, "k", "v"));
     good = read_all(*log);
     append(*log, make_batch(2, "bad", "soon corrupt"));
     // No close(): the log will be opened as after a crash.
@@ -324,7 +333,8 @@ TEST_F(LogTest, GroupCommitSharesOneFsyncAmongConcurrentAppenders) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_EQ(done, kThreads * kAppends);
   int syncs = fs.datasyncs - syncs_before;
   EXPECT_GT(syncs, 0);
@@ -340,7 +350,8 @@ TEST_F(LogTest, IntervalAndNeverPoliciesCompleteWithoutWaitingForFsync) {
     TempDir dir;
     auto log = Log::open({dir.path() / "log", {}, &sync, &fs, {}}).value();
     int before = fs.datasyncs;
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(append_now(*log, make_batch(1, "k", "v")));
+    for (int i = 0; i < 20; ++i)
+      ASSERT_TRUE(append_now(*log, make_batch(1, "k", "v")));
     EXPECT_LE(fs.datasyncs - before, 2) << policy.to_string();
     if (policy.mode == FsyncMode::interval) {
       // The background sync catches up.

@@ -1,12 +1,11 @@
 #pragma once
 // Helpers for storage tests: temporary directories, batch builders and a file system that
 // injects faults (short writes, ENOSPC, EIO on fdatasync) and counts syncs.
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <unistd.h>
 
 #include "storage/file.h"
 #include "storage/log.h"
@@ -52,8 +51,12 @@ inline Bytes make_keyed(const std::string& key, std::optional<std::string> value
 }
 
 // Append a temporary batch (the log rewrites the batch's base offset in place).
-inline Result<AppendInfo> append_only(Log& log, Bytes batch) { return log.append(batch); }
-inline Result<AppendInfo> append_now(Log& log, Bytes batch) { return log.append_and_wait(batch); }
+inline Result<AppendInfo> append_only(Log& log, Bytes batch) {
+  return log.append(batch);
+}
+inline Result<AppendInfo> append_now(Log& log, Bytes batch) {
+  return log.append_and_wait(batch);
+}
 
 // All records of the log from its start, as (offset, key, value) with null values as "<null>".
 struct Row {
@@ -92,10 +95,10 @@ class FaultyFileSystem final : public FileSystem {
  public:
   std::atomic<int> datasyncs{0};
   std::atomic<int> writes{0};
-  std::atomic<int> fail_write_number{-1};   // the Nth write (1-based) fails
-  std::atomic<int> short_write_bytes{0};    // ... after writing this many bytes of it
+  std::atomic<int> fail_write_number{-1};  // the Nth write (1-based) fails
+  std::atomic<int> short_write_bytes{0};   // ... after writing this many bytes of it
   std::atomic<int> write_errno{ENOSPC};
-  std::atomic<bool> fail_datasync{false};   // every fdatasync fails with EIO
+  std::atomic<bool> fail_datasync{false};  // every fdatasync fails with EIO
 
   Result<std::shared_ptr<File>> open(const std::filesystem::path& path, OpenMode mode) override {
     DEPOT_TRY(auto inner, real_.open(path, mode));
