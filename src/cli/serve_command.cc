@@ -1,0 +1,65 @@
+#include "cli/serve_command.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "server/config.h"
+#include "server/serve.h"
+
+namespace depot::cli {
+
+namespace {
+
+// Protocol faces register here as they are built, e.g.
+//   DEPOT_TRY(server.register_face("jobs", std::make_shared<faktory::Handler>(...)));
+server::StartupResult<void> install_faces(server::Server& /*server*/,
+                                          server::ServeContext& /*context*/) {
+  return success();
+}
+
+std::string precedence_note() {
+  std::string keys;
+  for (const server::Setting& setting : server::settings()) {
+    if (setting.toml_key.empty()) continue;
+    keys += keys.empty() ? "" : ", ";
+    keys += setting.toml_key;
+  }
+  return "\nEach setting comes from the first of: its flag, its DEPOT_* environment variable, the "
+         "--config file, the default.\nConfig file keys: " +
+         keys +
+         ".\nExit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when start-up fails, 2 "
+         "for an invalid setting.";
+}
+
+}  // namespace
+
+ServeCommand::ServeCommand(CLI::App& parent)
+    : command_(parent.add_subcommand(
+          "serve",
+          "Run the broker: Faktory jobs, AMQP 0-9-1 and Kafka faces on one storage engine")) {
+  for (const server::Setting& setting : server::settings()) {
+    std::string key(setting.key);
+    // The last occurrence wins, so wrappers can append overrides to a base command line.
+    options_[key] =
+        command_->add_option(std::string(setting.flag), values_[key], server::help_text(setting))
+            ->type_name(std::string(setting.value_name))
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+  command_->footer(precedence_note());
+}
+
+int ServeCommand::run() const {
+  server::ConfigSources sources;
+  for (const auto& [key, option] : options_) {
+    if (option->count() > 0) sources.flags[key] = values_.at(key);
+  }
+  auto config = server::load_config(sources);
+  if (!config) {
+    std::cerr << "depot serve: " << config.error().message << "\n";
+    return server::exit_code_for(config.error());
+  }
+  return server::run_serve(config.value(), install_faces);
+}
+
+}  // namespace depot::cli

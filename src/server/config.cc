@@ -1,0 +1,256 @@
+#include "server/config.h"
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "server/units.h"
+
+namespace depot::server {
+namespace {
+
+template <std::optional<Endpoint> ServerConfig::*member>
+ParseResult<void> apply_listen(ServerConfig& config, std::string_view text) {
+  if (text == "off") {
+    config.*member = std::nullopt;
+    return success();
+  }
+  DEPOT_TRY(config.*member, parse_endpoint(text));
+  return success();
+}
+
+template <std::optional<Endpoint> ServerConfig::*member>
+std::string show_listen(const ServerConfig& config) {
+  return config.*member ? (config.*member)->to_string() : "off";
+}
+
+template <std::chrono::milliseconds ServerConfig::*member>
+ParseResult<void> apply_duration(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.*member, parse_duration(text));
+  return success();
+}
+
+template <std::chrono::milliseconds ServerConfig::*member>
+std::string show_duration(const ServerConfig& config) {
+  return format_duration(config.*member);
+}
+
+ParseResult<void> apply_data_dir(ServerConfig& config, std::string_view text) {
+  if (text.empty()) return std::string("the path is empty");
+  config.data_dir = std::filesystem::path(text);
+  return success();
+}
+
+ParseResult<void> apply_fsync(ServerConfig& config, std::string_view text) {
+  auto policy = storage::FsyncPolicy::parse(text);
+  if (!policy) return std::string("unknown fsync policy");
+  config.fsync = policy.value();
+  return success();
+}
+
+ParseResult<void> apply_log_level(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.log_level, parse_log_level(text));
+  return success();
+}
+
+ParseResult<void> apply_min_free_space(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.min_free_space, parse_size(text));
+  return success();
+}
+
+ParseResult<void> apply_config_file(ServerConfig& config, std::string_view text) {
+  config.config_file = std::filesystem::path(text);
+  return success();
+}
+
+constexpr std::string_view kListenAccepted =
+    "HOST:PORT such as 127.0.0.1:7419, 0.0.0.0:7419 or [::1]:7419, or \"off\"";
+constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
+
+// "config" comes first: load_config reads it before the others.
+const std::array<Setting, 11> all_settings = {{
+    {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
+     "TOML file with settings (keys listed below; durations as *_ms integers)",
+     "a path to a readable TOML file", apply_config_file,
+     [](const ServerConfig& c) { return c.config_file ? c.config_file->string() : "none"; }},
+    {"data_dir", "--data-dir", "DEPOT_DATA_DIR", "data_dir", TomlKind::text, "DIR",
+     "Directory for all durable data; created if missing and locked while depot runs",
+     "a directory path", apply_data_dir, [](const ServerConfig& c) { return c.data_dir.string(); }},
+    {"jobs_listen", "--jobs-listen", "DEPOT_JOBS_LISTEN", "jobs_listen", TomlKind::text,
+     "HOST:PORT", "Faktory work protocol (background jobs) address", kListenAccepted,
+     apply_listen<&ServerConfig::jobs_listen>, show_listen<&ServerConfig::jobs_listen>},
+    {"amqp_listen", "--amqp-listen", "DEPOT_AMQP_LISTEN", "amqp_listen", TomlKind::text,
+     "HOST:PORT", "AMQP 0-9-1 (message queues) address", kListenAccepted,
+     apply_listen<&ServerConfig::amqp_listen>, show_listen<&ServerConfig::amqp_listen>},
+    {"kafka_listen", "--kafka-listen", "DEPOT_KAFKA_LISTEN", "kafka_listen", TomlKind::text,
+     "HOST:PORT", "Kafka protocol (event log) address", kListenAccepted,
+     apply_listen<&ServerConfig::kafka_listen>, show_listen<&ServerConfig::kafka_listen>},
+    {"http_listen", "--http-listen", "DEPOT_HTTP_LISTEN", "http_listen", TomlKind::text,
+     "HOST:PORT", "HTTP admin API, metrics and dashboard address", kListenAccepted,
+     apply_listen<&ServerConfig::http_listen>, show_listen<&ServerConfig::http_listen>},
+    {"fsync", "--fsync", "DEPOT_FSYNC", "fsync", TomlKind::text, "POLICY",
+     "When writes reach the disk: always (nothing acknowledged before fdatasync), "
+     "interval:MS (sync every MS, may lose the last interval on power loss) or never (the OS "
+     "decides)",
+     "always, never or interval:MS with MS > 0", apply_fsync,
+     [](const ServerConfig& c) { return c.fsync.to_string(); }},
+    {"log_level", "--log-level", "DEPOT_LOG_LEVEL", "log_level", TomlKind::text, "LEVEL",
+     "Log verbosity", "trace, debug, info, warn, error, critical or off", apply_log_level,
+     [](const ServerConfig& c) { return std::string(log_level_name(c.log_level)); }},
+    {"shutdown_grace", "--shutdown-grace", "DEPOT_SHUTDOWN_GRACE", "shutdown_grace_ms",
+     TomlKind::milliseconds, "DURATION",
+     "On SIGTERM/SIGINT, how long connections may take to finish their current request before "
+     "they are closed",
+     kDurationAccepted, apply_duration<&ServerConfig::shutdown_grace>,
+     show_duration<&ServerConfig::shutdown_grace>},
+    {"idle_timeout", "--idle-timeout", "DEPOT_IDLE_TIMEOUT", "idle_timeout_ms",
+     TomlKind::milliseconds, "DURATION",
+     "Close a connection whose peer sends nothing (or reads nothing) for this long; 0 disables",
+     kDurationAccepted, apply_duration<&ServerConfig::idle_timeout>,
+     show_duration<&ServerConfig::idle_timeout>},
+    {"min_free_space", "--min-free-space", "DEPOT_MIN_FREE_SPACE", "min_free_space", TomlKind::size,
+     "SIZE", "Refuse to start when the data directory's file system has less free space than this",
+     "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 64MiB)",
+     apply_min_free_space, [](const ServerConfig& c) { return format_size(c.min_free_space); }},
+}};
+
+// A setting's text and a description of where it came from, for error messages.
+struct SourcedValue {
+  std::string text;
+  std::string source;
+};
+
+StartupError invalid(std::string message) {
+  return StartupError{make_error_code(errc::invalid_setting), std::move(message)};
+}
+
+std::string known_toml_keys() {
+  std::string keys;
+  for (const Setting& s : all_settings) {
+    if (s.toml_key.empty()) continue;
+    if (!keys.empty()) keys += ", ";
+    keys += s.toml_key;
+  }
+  return keys;
+}
+
+// Reads the file into setting key -> value, checking every key and type so a typo is not ignored.
+StartupResult<std::map<std::string, SourcedValue, std::less<>>> read_config_file(
+    const std::filesystem::path& path, std::string_view source) {
+  std::ifstream in(path);
+  if (!in) {
+    return invalid(fmt::format("cannot read config file {} (set by {}): {}", path.string(), source,
+                               std::strerror(errno)));
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  toml::table table;
+  try {
+    table = toml::parse(contents.str(), path.string());
+  } catch (const toml::parse_error& e) {
+    return invalid(fmt::format("config file {} is not valid TOML: {} (line {}, column {})",
+                               path.string(), e.description(), e.source().begin.line,
+                               e.source().begin.column));
+  }
+
+  std::map<std::string, SourcedValue, std::less<>> values;
+  for (auto&& [key, node] : table) {
+    auto where = fmt::format("{} at {}:{}", key.str(), path.string(), key.source().begin.line);
+    const Setting* setting = nullptr;
+    for (const Setting& s : all_settings) {
+      if (!s.toml_key.empty() && s.toml_key == key.str()) setting = &s;
+    }
+    if (setting == nullptr) {
+      return invalid(
+          fmt::format("unknown setting {}; known settings: {}", where, known_toml_keys()));
+    }
+    std::optional<std::string> text;
+    std::string_view expected;
+    switch (setting->toml_kind) {
+      case TomlKind::text:
+        expected = "a string";
+        if (node.is_string()) text = *node.value<std::string>();
+        break;
+      case TomlKind::milliseconds:
+        expected = "a whole number of milliseconds >= 0";
+        if (node.is_integer() && *node.value<int64_t>() >= 0) {
+          text = std::to_string(*node.value<int64_t>()) + "ms";
+        }
+        break;
+      case TomlKind::size:
+        expected = "a whole number of bytes or a string such as \"64MiB\"";
+        if (node.is_string()) text = *node.value<std::string>();
+        if (node.is_integer() && *node.value<int64_t>() >= 0) {
+          text = std::to_string(*node.value<int64_t>());
+        }
+        break;
+    }
+    if (!text) return invalid(fmt::format("invalid {}: expected {}", where, expected));
+    values[std::string(setting->key)] = SourcedValue{std::move(*text), where};
+  }
+  return values;
+}
+
+// The first source that sets the setting, if any. Empty environment variables count as unset.
+std::optional<SourcedValue> find_value(
+    const Setting& setting, const ConfigSources& sources,
+    const std::map<std::string, SourcedValue, std::less<>>& file_values) {
+  if (auto it = sources.flags.find(setting.key); it != sources.flags.end()) {
+    return SourcedValue{it->second, std::string(setting.flag)};
+  }
+  if (auto value = sources.env(std::string(setting.env)); value && !value->empty()) {
+    return SourcedValue{*value, fmt::format("environment variable {}", setting.env)};
+  }
+  if (auto it = file_values.find(setting.key); it != file_values.end()) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<FaceAddress> ServerConfig::face_addresses() const {
+  return {
+      {"jobs", jobs_listen}, {"amqp", amqp_listen}, {"kafka", kafka_listen}, {"http", http_listen}};
+}
+
+std::span<const Setting> settings() {
+  return all_settings;
+}
+
+std::string help_text(const Setting& setting) {
+  static const ServerConfig defaults;
+  return fmt::format("{}. Accepts {}. Default: {}. Env: {}.", setting.help, setting.accepted,
+                     setting.show(defaults), setting.env);
+}
+
+std::optional<std::string> ConfigSources::process_env(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+StartupResult<ServerConfig> load_config(const ConfigSources& sources) {
+  ServerConfig config;
+  std::map<std::string, SourcedValue, std::less<>> file_values;
+  // The file is itself a setting (flag or env only); read it first so it can fill the gaps.
+  if (auto file = find_value(all_settings[0], sources, file_values)) {
+    config.config_file = std::filesystem::path(file->text);
+    DEPOT_TRY(file_values, read_config_file(*config.config_file, file->source));
+  }
+  for (const Setting& setting : settings().subspan(1)) {
+    auto value = find_value(setting, sources, file_values);
+    if (!value) continue;
+    auto applied = setting.apply(config, value->text);
+    if (!applied) {
+      return invalid(fmt::format("invalid {} \"{}\" (set by {}): {}; expected {}", setting.key,
+                                 value->text, value->source, applied.error(), setting.accepted));
+    }
+  }
+  return config;
+}
+
+}  // namespace depot::server

@@ -1,0 +1,88 @@
+#pragma once
+// `depot serve` settings. Each setting can come from four places; the first that sets it wins:
+// a command-line flag, a DEPOT_* environment variable, the TOML file named by --config (or
+// DEPOT_CONFIG), the built-in default. One table (settings()) describes every setting for all
+// four, so --help, the environment and the file cannot drift apart.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/common.h>
+
+#include "server/endpoint.h"
+#include "server/errc.h"
+#include "storage/fsync_policy.h"
+
+namespace depot::server {
+
+// A protocol face and the address it listens on; nullopt when configured "off".
+struct FaceAddress {
+  std::string name;
+  std::optional<Endpoint> listen;
+};
+
+struct ServerConfig {
+  std::filesystem::path data_dir = "./depot-data";
+  std::optional<Endpoint> jobs_listen = Endpoint{"127.0.0.1", 7419};
+  std::optional<Endpoint> amqp_listen = Endpoint{"127.0.0.1", 5672};
+  std::optional<Endpoint> kafka_listen = Endpoint{"127.0.0.1", 9092};
+  std::optional<Endpoint> http_listen = Endpoint{"127.0.0.1", 7420};
+  storage::FsyncPolicy fsync{};  // always: nothing is acknowledged before it is on disk
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  std::chrono::milliseconds shutdown_grace{10'000};
+  std::chrono::milliseconds idle_timeout{5 * 60'000};  // 0 disables
+  uint64_t min_free_space = 64ull << 20;
+  std::optional<std::filesystem::path> config_file;  // the file the third layer came from
+
+  // "jobs", "amqp", "kafka", "http" with their addresses, in that order.
+  std::vector<FaceAddress> face_addresses() const;
+};
+
+// How a setting is spelled in a TOML file.
+enum class TomlKind {
+  text,          // a string
+  milliseconds,  // an integer number of milliseconds (keys ending in _ms)
+  size,          // an integer number of bytes, or a string such as "64MiB"
+};
+
+// One setting, as each source names it.
+struct Setting {
+  std::string_view key;       // name in messages ("jobs_listen")
+  std::string_view flag;      // "--jobs-listen"
+  std::string_view env;       // "DEPOT_JOBS_LISTEN"
+  std::string_view toml_key;  // "jobs_listen"; empty when the file cannot set it
+  TomlKind toml_kind;
+  std::string_view value_name;  // "HOST:PORT", for --help
+  std::string_view help;        // what the setting does
+  std::string_view accepted;    // what values are accepted, for --help and error messages
+  ParseResult<void> (*apply)(ServerConfig& config, std::string_view text);
+  std::string (*show)(const ServerConfig& config);  // the value as text (defaults in --help)
+};
+
+std::span<const Setting> settings();
+
+// The help line for a setting: what it does, what it accepts, its default and its env variable.
+std::string help_text(const Setting& setting);
+
+struct ConfigSources {
+  // Setting key -> text, for the flags present on the command line.
+  std::map<std::string, std::string, std::less<>> flags;
+  // Reads an environment variable; tests substitute a map for the process environment.
+  std::function<std::optional<std::string>(const std::string& name)> env = process_env;
+
+  static std::optional<std::string> process_env(const std::string& name);
+};
+
+// Resolves every setting from the sources (flag > env > file > default). A bad value fails with a
+// message naming the setting, where the value came from and what is accepted
+// (errc::invalid_setting).
+StartupResult<ServerConfig> load_config(const ConfigSources& sources);
+
+}  // namespace depot::server

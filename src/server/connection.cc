@@ -1,0 +1,270 @@
+#include "server/connection.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "server/endpoint.h"
+#include "server/errc.h"
+#include "server/protocol_handler.h"
+
+namespace depot::server {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kInitialReadBuffer = 4096;
+// A buffer grown for a large request is given back once drained, so idle connections stay small.
+constexpr std::size_t kKeepReadBuffer = 64 * 1024;
+// Buffers per gathered write: enough to send many small replies in one system call.
+constexpr std::size_t kMaxGather = 64;
+// How long linger_close() waits for the peer to finish sending after our last reply.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr std::chrono::minutes kDefaultIdleTimeout{5};
+
+std::atomic<uint64_t> next_connection_id{1};
+
+}  // namespace
+
+Connection::Connection(tcp::socket socket, std::string face, ConnectionOptions options)
+    : executor_(socket.get_executor()),
+      socket_(std::move(socket)),
+      face_(std::move(face)),
+      id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      options_(options),
+      idle_timeout_(options.idle_timeout.value_or(kDefaultIdleTimeout)),
+      queue_changed_(executor_),
+      watchdog_timer_(executor_) {
+  boost::system::error_code ec;
+  remote_ = socket_.remote_endpoint(ec);
+  name_ = fmt::format("{}#{} ({})", face_, id_, ec ? "unknown peer" : format_endpoint(remote_));
+}
+
+void Connection::consume(std::size_t n) {
+  read_begin_ += std::min(n, read_end_ - read_begin_);
+  if (read_begin_ == read_end_) {
+    read_begin_ = read_end_ = 0;
+    if (read_buffer_.size() > kKeepReadBuffer) std::vector<std::byte>().swap(read_buffer_);
+  }
+}
+
+// Makes space after read_end_: first by moving unconsumed bytes to the front, then by growing up
+// to max_read_buffer. False when the buffer is full of one unfinished request.
+bool Connection::make_read_room() {
+  if (read_end_ < read_buffer_.size()) return true;
+  if (read_begin_ > 0) {
+    std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, read_end_ - read_begin_);
+    read_end_ -= read_begin_;
+    read_begin_ = 0;
+    return true;
+  }
+  if (read_buffer_.size() >= options_.max_read_buffer) return false;
+  read_buffer_.resize(
+      std::min(options_.max_read_buffer, std::max(kInitialReadBuffer, 2 * read_buffer_.size())));
+  return true;
+}
+
+std::error_code Connection::read_error(const boost::system::error_code& ec) const {
+  if (timed_out_) return errc::idle_timeout;
+  // Our own shutdown_receive() for a stop shows up as end of file.
+  if (stop_requested_ && ec == asio::error::eof && !closed_) return errc::stopping;
+  return errc::connection_closed;
+}
+
+asio::awaitable<Result<std::size_t>> Connection::read_some() {
+  if (closed_) co_return make_error_code(errc::connection_closed);
+  if (timed_out_) co_return make_error_code(errc::idle_timeout);
+  if (stop_requested_ && read_begin_ == read_end_) co_return make_error_code(errc::stopping);
+  if (!make_read_room()) co_return make_error_code(errc::request_too_large);
+
+  reading_ = true;
+  read_deadline_ = Clock::now() + idle_timeout_;
+  boost::system::error_code ec;
+  std::size_t n = co_await socket_.async_read_some(
+      asio::buffer(read_buffer_.data() + read_end_, read_buffer_.size() - read_end_),
+      asio::redirect_error(asio::use_awaitable, ec));
+  reading_ = false;
+  if (ec) {
+    spdlog::trace("{}: read ended: {}", name_, ec.message());
+    co_return read_error(ec);
+  }
+  read_end_ += n;
+  co_return n;
+}
+
+asio::awaitable<Result<void>> Connection::read_at_least(std::size_t n) {
+  if (n > options_.max_read_buffer) co_return make_error_code(errc::request_too_large);
+  while (buffered().size() < n) {
+    auto read = co_await read_some();
+    if (!read) co_return read.error();
+  }
+  co_return success();
+}
+
+asio::awaitable<Result<void>> Connection::write(ByteSpan bytes) {
+  while (!closed_ && queued_bytes_ > 0 && queued_bytes_ + bytes.size() > options_.max_write_queue) {
+    co_await queue_changed_.wait();
+  }
+  if (closed_) co_return make_error_code(errc::connection_closed);
+  if (bytes.empty()) co_return success();
+  write_queue_.emplace_back(bytes.begin(), bytes.end());
+  queued_bytes_ += bytes.size();
+  queue_changed_.notify_all();
+  co_return success();
+}
+
+asio::awaitable<Result<void>> Connection::flush() {
+  while (!closed_ && queued_bytes_ > 0) {
+    co_await queue_changed_.wait();
+  }
+  if (queued_bytes_ > 0) co_return make_error_code(errc::connection_closed);
+  co_return success();
+}
+
+asio::awaitable<void> Connection::write_loop() {
+  std::array<asio::const_buffer, kMaxGather> buffers;
+  while (!closed_) {
+    if (write_queue_.empty()) {
+      co_await queue_changed_.wait();
+      continue;
+    }
+    std::size_t count = 0;
+    for (auto it = write_queue_.begin(); it != write_queue_.end() && count < kMaxGather; ++it) {
+      std::size_t skip = count == 0 ? write_offset_ : 0;
+      buffers[count++] = asio::buffer(it->data() + skip, it->size() - skip);
+    }
+    writing_ = true;
+    write_deadline_ = Clock::now() + idle_timeout_;
+    boost::system::error_code ec;
+    std::size_t n = co_await socket_.async_write_some(
+        std::span(buffers.data(), count), asio::redirect_error(asio::use_awaitable, ec));
+    writing_ = false;
+    if (ec) {
+      spdlog::debug("{}: write failed: {}", name_, ec.message());
+      close();
+      break;
+    }
+    queued_bytes_ -= n;
+    n += write_offset_;
+    while (!write_queue_.empty() && n >= write_queue_.front().size()) {
+      n -= write_queue_.front().size();
+      write_queue_.pop_front();
+    }
+    write_offset_ = n;
+    queue_changed_.notify_all();
+  }
+}
+
+asio::awaitable<void> Connection::watchdog() {
+  while (!closed_) {
+    auto now = Clock::now();
+    if (reading_ && !timed_out_ && now >= read_deadline_) {
+      spdlog::info("{}: closing, idle for {} ms", name_, idle_timeout_.count());
+      timed_out_ = true;
+      shutdown_receive();  // the pending read ends; writes in flight (e.g. a goodbye) go on
+    }
+    if (writing_ && now >= write_deadline_) {
+      spdlog::info("{}: closing, the peer has read nothing for {} ms", name_,
+                   idle_timeout_.count());
+      close();
+      break;
+    }
+    // Without a pending read or write, wake one timeout from now: a read that starts meanwhile
+    // has a later deadline, so it is never checked late.
+    auto next = now + idle_timeout_;
+    if (reading_ && !timed_out_) next = std::min(next, read_deadline_);
+    if (writing_) next = std::min(next, write_deadline_);
+    watchdog_timer_.expires_at(next);
+    boost::system::error_code ignored;
+    co_await watchdog_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+void Connection::shutdown_receive() {
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+}
+
+void Connection::request_stop() {
+  if (stop_requested_) return;
+  stop_requested_ = true;
+  // A read waiting on an empty buffer is idle: wake it. A partial request may finish (within the
+  // shutdown grace period).
+  if (reading_ && read_begin_ == read_end_) shutdown_receive();
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  watchdog_timer_.cancel();
+  queue_changed_.notify_all();
+}
+
+asio::awaitable<void> Connection::linger_close() {
+  if (closed_) co_return;
+  boost::system::error_code ec;
+  bool unread_input = read_begin_ != read_end_ || socket_.available(ec) > 0;
+  if (!unread_input) {
+    close();  // nothing unread, so closing sends a plain FIN after our last reply
+    co_return;
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  asio::steady_timer timer(executor_, kLingerTimeout);
+  timer.async_wait([self = shared_from_this()](const boost::system::error_code& waited) {
+    if (!waited) self->close();
+  });
+  std::array<std::byte, 4096> scratch;
+  while (!closed_ && !ec) {
+    co_await socket_.async_read_some(asio::buffer(scratch),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+  }
+  timer.cancel();
+  close();
+}
+
+asio::awaitable<void> Connection::run(ProtocolHandler& handler) {
+  // The lambdas hold the connection alive for as long as the writer and the watchdog run.
+  auto self = shared_from_this();
+  asio::co_spawn(
+      executor_, [self] { return self->write_loop(); }, asio::detached);
+  if (idle_timeout_.count() > 0) {
+    asio::co_spawn(
+        executor_, [self] { return self->watchdog(); }, asio::detached);
+  }
+  spdlog::debug("{}: connected", name_);
+
+  bool failed = false;
+  try {
+    co_await handler.serve(*this);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: closing after an error in the {} handler: {}", name_, face_, e.what());
+    failed = true;
+  } catch (...) {
+    spdlog::error("{}: closing after an unknown error in the {} handler", name_, face_);
+    failed = true;
+  }
+  if (failed) {
+    close();  // queued bytes may be half a reply: do not send them
+  } else {
+    // Bounded by the watchdog when the peer stops reading; failing means the connection closed,
+    // which leaves linger_close() nothing to do.
+    (void)co_await flush();
+    co_await linger_close();
+  }
+  spdlog::debug("{}: closed", name_);
+}
+
+}  // namespace depot::server

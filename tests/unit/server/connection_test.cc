@@ -1,0 +1,288 @@
+// The connection framework with a line-echo protocol: a real Server on 127.0.0.1:0, driven by
+// blocking clients from the test thread while the server runs on its own thread.
+#include "server/connection.h"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include "server/protocol_handler.h"
+#include "server/server.h"
+#include "unit/server/test_support.h"
+
+namespace depot::server {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::TestClient;
+using Clock = std::chrono::steady_clock;
+
+// One request per line:
+//   "sleep MS TEXT"  replies TEXT after MS milliseconds (a slow request)
+//   "flood BYTES"    replies BYTES bytes of 'x' in 4 KiB writes, then "\n"
+//   "throw"          throws from the handler
+//   anything else    is echoed
+// Read errors are reported like a protocol would: "ERR too large" for an oversized request.
+class EchoHandler : public ProtocolHandler {
+ public:
+  std::atomic<int> requests_started{0};
+  std::atomic<size_t> flooded{0};
+
+  asio::awaitable<void> serve(Connection& conn) override {
+    while (!conn.stopping()) {
+      std::string_view data = as_chars(conn.buffered());
+      auto newline = data.find('\n');
+      if (newline == std::string_view::npos) {
+        auto read = co_await conn.read_some();
+        if (!read) {
+          if (read.error() == errc::request_too_large) co_await conn.write("ERR too large\n");
+          co_return;
+        }
+        continue;
+      }
+      std::string line(data.substr(0, newline + 1));
+      conn.consume(newline + 1);
+      ++requests_started;
+      if (line == "throw\n") throw std::runtime_error("handler failure for the test");
+      if (line.starts_with("sleep ")) {
+        auto space = line.find(' ', 6);
+        co_await sleep(conn, std::chrono::milliseconds(std::stoi(line.substr(6, space - 6))));
+        line = line.substr(space + 1);
+      }
+      if (line.starts_with("flood ")) {
+        co_await flood(conn, std::stoul(line.substr(6)));
+        line = "\n";
+      }
+      if (!co_await conn.write(line)) co_return;
+    }
+  }
+
+ private:
+  // Waits in short steps so that a force-closed connection ends the request, as a real handler's
+  // domain waits will.
+  static asio::awaitable<void> sleep(Connection& conn, std::chrono::milliseconds duration) {
+    asio::steady_timer timer(conn.executor());
+    auto deadline = Clock::now() + duration;
+    while (!conn.closed() && Clock::now() < deadline) {
+      timer.expires_after(std::min<Clock::duration>(10ms, deadline - Clock::now()));
+      boost::system::error_code ignored;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  }
+
+  asio::awaitable<void> flood(Connection& conn, size_t bytes) {
+    const std::string chunk(4096, 'x');
+    for (size_t sent = 0; sent < bytes; sent += chunk.size()) {
+      if (!co_await conn.write(chunk)) co_return;
+      flooded += chunk.size();
+    }
+  }
+};
+
+class ServerConnectionTest : public ::testing::Test {
+ protected:
+  void start(ConnectionOptions options = {}, std::chrono::milliseconds grace = 2s) {
+    ServerOptions server_options{{{"echo", Endpoint{"127.0.0.1", 0}}}, grace, 5min, false};
+    server_ = std::make_unique<Server>(server_options);
+    handler_ = std::make_shared<EchoHandler>();
+    ASSERT_TRUE(server_->register_face("echo", handler_, options));
+    auto started = server_->start();
+    ASSERT_TRUE(started) << started.error().message;
+    port_ = server_->local_endpoint("echo")->port();
+    thread_ = std::thread([this] {
+      server_->run();
+      stopped_ = true;
+    });
+  }
+
+  void TearDown() override {
+    if (!server_) return;
+    server_->stop();
+    thread_.join();
+  }
+
+  // Polls until run() has returned; false if it does not within the timeout.
+  bool wait_stopped(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!stopped_ && Clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    return stopped_;
+  }
+
+  template <class Predicate>
+  static bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 2s) {
+    auto deadline = Clock::now() + timeout;
+    while (!predicate()) {
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(2ms);
+    }
+    return true;
+  }
+
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<EchoHandler> handler_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+};
+
+TEST_F(ServerConnectionTest, EchoesRequestsIncludingPipelinedOnes) {
+  start();
+  TestClient client(port_);
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.send("hello\n"));
+  EXPECT_EQ(client.read_line(), "hello\n");
+  ASSERT_TRUE(client.send("one\ntwo\nthr"));
+  ASSERT_TRUE(client.send("ee\n"));
+  EXPECT_EQ(client.read_line(), "one\n");
+  EXPECT_EQ(client.read_line(), "two\n");
+  EXPECT_EQ(client.read_line(), "three\n");
+}
+
+TEST_F(ServerConnectionTest, OversizedRequestIsReportedThenClosed) {
+  ConnectionOptions options;
+  options.max_read_buffer = 1024;
+  start(options);
+  TestClient client(port_);
+  ASSERT_TRUE(client.send(std::string(4096, 'a')));  // no newline: a request that never ends
+  EXPECT_EQ(client.read_line(), "ERR too large\n");
+  EXPECT_TRUE(client.wait_closed());
+
+  // A request just under the limit is fine, on a new connection.
+  TestClient next(port_);
+  std::string big(1023, 'b');
+  ASSERT_TRUE(next.send(big + "\n"));
+  EXPECT_EQ(next.read_line(), big + "\n");
+}
+
+TEST_F(ServerConnectionTest, IdleConnectionIsClosedActiveOneIsNot) {
+  ConnectionOptions options;
+  options.idle_timeout = 150ms;
+  start(options);
+  TestClient idle(port_);
+  TestClient active(port_);
+  auto begin = Clock::now();
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(60ms);
+    ASSERT_TRUE(active.send("ping\n"));
+    ASSERT_EQ(active.read_line(), "ping\n") << "active connection closed after " << i << " pings";
+  }
+  EXPECT_TRUE(idle.wait_closed(1s));
+  EXPECT_GE(Clock::now() - begin, 140ms);
+  ASSERT_TRUE(active.send("still here\n"));
+  EXPECT_EQ(active.read_line(), "still here\n");
+}
+
+TEST_F(ServerConnectionTest, HandlerErrorClosesOnlyItsConnection) {
+  start();
+  TestClient bystander(port_);
+  ASSERT_TRUE(bystander.send("before\n"));
+  ASSERT_EQ(bystander.read_line(), "before\n");
+
+  TestClient failing(port_);
+  ASSERT_TRUE(failing.send("throw\n"));
+  EXPECT_TRUE(failing.wait_closed());
+
+  ASSERT_TRUE(bystander.send("after\n"));
+  EXPECT_EQ(bystander.read_line(), "after\n");
+  TestClient newcomer(port_);
+  ASSERT_TRUE(newcomer.send("new\n"));
+  EXPECT_EQ(newcomer.read_line(), "new\n");
+}
+
+TEST_F(ServerConnectionTest, WritesWaitForASlowReader) {
+  ConnectionOptions options;
+  options.max_write_queue = 64 * 1024;
+  start(options);
+  TestClient client(port_);
+  constexpr size_t kTotal = 32u << 20;  // well beyond what kernel socket buffers absorb
+  ASSERT_TRUE(client.send("flood " + std::to_string(kTotal) + "\n"));
+  ASSERT_TRUE(eventually([&] { return handler_->flooded > 0; }));
+  std::this_thread::sleep_for(100ms);
+  size_t while_not_reading = handler_->flooded;
+  EXPECT_LT(while_not_reading, kTotal) << "the handler was not held back";
+
+  // Reading everything lets the handler finish.
+  std::string received = client.read_bytes(kTotal + 1, 5s);
+  ASSERT_EQ(received.size(), kTotal + 1);
+  EXPECT_EQ(received.back(), '\n');
+  EXPECT_EQ(handler_->flooded, kTotal);
+}
+
+TEST_F(ServerConnectionTest, StopLetsInFlightRequestFinishAndClosesIdleConnections) {
+  start();
+  TestClient busy(port_);
+  TestClient idle(port_);
+  ASSERT_TRUE(idle.send("warm up\n"));
+  ASSERT_EQ(idle.read_line(), "warm up\n");
+  ASSERT_TRUE(busy.send("sleep 300 done\n"));
+  ASSERT_TRUE(eventually([&] { return handler_->requests_started == 2; }));
+
+  auto begin = Clock::now();
+  server_->stop();
+  EXPECT_TRUE(idle.wait_closed(1s));
+  EXPECT_LT(Clock::now() - begin, 250ms) << "the idle connection waited for the busy one";
+  EXPECT_TRUE(eventually([&] { return !TestClient(port_).connected(); }))
+      << "still accepting after stop";
+
+  EXPECT_EQ(busy.read_line(), "done\n");
+  EXPECT_TRUE(busy.wait_closed());
+  EXPECT_TRUE(wait_stopped(1s));
+}
+
+TEST_F(ServerConnectionTest, GraceExpiryClosesWhatIsStillBusy) {
+  start({}, /*grace=*/100ms);
+  TestClient busy(port_);
+  ASSERT_TRUE(busy.send("sleep 10000 never\n"));
+  ASSERT_TRUE(eventually([&] { return handler_->requests_started == 1; }));
+  auto begin = Clock::now();
+  server_->stop();
+  EXPECT_TRUE(busy.wait_closed(1s));
+  EXPECT_TRUE(wait_stopped(1s));
+  EXPECT_LT(Clock::now() - begin, 600ms);
+}
+
+TEST_F(ServerConnectionTest, SecondStopClosesBusyConnectionsAtOnce) {
+  start({}, /*grace=*/10s);
+  TestClient busy(port_);
+  ASSERT_TRUE(busy.send("sleep 10000 never\n"));
+  ASSERT_TRUE(eventually([&] { return handler_->requests_started == 1; }));
+  auto begin = Clock::now();
+  server_->stop();
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(stopped_) << "the busy request was not given its grace period";
+  server_->stop();
+  EXPECT_TRUE(busy.wait_closed(1s));
+  EXPECT_TRUE(wait_stopped(1s));
+  EXPECT_LT(Clock::now() - begin, 600ms);
+}
+
+TEST_F(ServerConnectionTest, RegisteringAnUnknownFaceFails) {
+  Server server(ServerOptions{{{"echo", Endpoint{"127.0.0.1", 0}}}, 1s, 1s, false});
+  auto registered = server.register_face("kafka", std::make_shared<EchoHandler>());
+  ASSERT_FALSE(registered);
+  EXPECT_NE(registered.error().message.find("kafka"), std::string::npos);
+}
+
+TEST_F(ServerConnectionTest, BindFailureNamesFaceAndAddress) {
+  start();
+  Server second(ServerOptions{{{"echo", Endpoint{"127.0.0.1", port_}}}, 1s, 1s, false});
+  ASSERT_TRUE(second.register_face("echo", std::make_shared<EchoHandler>()));
+  auto started = second.start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, errc::listen_failed);
+  EXPECT_NE(started.error().message.find("echo on 127.0.0.1:" + std::to_string(port_)),
+            std::string::npos)
+      << started.error().message;
+}
+
+}  // namespace
+}  // namespace depot::server
