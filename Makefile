@@ -1,6 +1,9 @@
 # The user's interface to depot. `make run` and `make test` are the whole set-up on a fresh
 # Debian 12 machine: both install what is missing (scripts/bootstrap) before they build.
 JOBS ?= 2
+# ccache hits across clones in different folders (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 CMAKE_FLAGS ?=
 RELEASE_DIR := build/release
 ASAN_DIR := build/asan

@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 extern char** environ;
 
 // gmock's matchers need its library, which this binary does not link.
@@ -28,29 +30,10 @@ extern char** environ;
 
 namespace {
 
+using depot::testing::TempDir;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ =
-        (std::filesystem::temp_directory_path() / "depot-serve-test-XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, const std::string& contents) const {
-    std::ofstream(path_ / name) << contents;
-    return path_ / name;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A running `depot` with its stdout and stderr captured.
 class Depot {

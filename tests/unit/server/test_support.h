@@ -15,35 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "support/temp_dir.h"
+
 namespace depot::server::testing {
 
+using depot::testing::TempDir;
+
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ =
-        (std::filesystem::temp_directory_path() / "depot-server-test-XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
-  // Writes a file under the directory and returns its path.
-  std::filesystem::path write(const std::string& name, std::string_view contents) const {
-    auto file = path_ / name;
-    std::ofstream(file) << contents;
-    return file;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 class TestClient {
  public:

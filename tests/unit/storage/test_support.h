@@ -11,26 +11,11 @@
 #include "storage/log.h"
 #include "storage/record_batch.h"
 #include "storage/sync_service.h"
+#include "support/temp_dir.h"
 
 namespace depot::storage::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "depot-test-XXXXXX").string();
-    path_ = ::mkdtemp(templ.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using depot::testing::TempDir;
 
 inline Bytes make_batch(int records, const std::string& key_prefix, const std::string& value,
                         int64_t timestamp = 1000) {
