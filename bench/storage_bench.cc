@@ -2,6 +2,7 @@
 //   (a) raw pwrite+fdatasync of 1 MiB chunks: the disk's durable sequential bandwidth
 //   (b) Log appends of 64 KiB batches of 1 KiB records, fsync=always, 1/8/64 appenders
 //   (c) 4 KiB appends/s: one fdatasync per append (raw) vs the log's group commit, 64 appenders
+//       (run first, on a quiet disk; each later step starts after a sync() and a pause)
 //   (d) sequential reads through Log::read from the page cache
 #include "bench/storage_bench.h"
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <functional>
+#include <thread>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -157,6 +159,13 @@ double log_reads(const std::filesystem::path& dir) {
   return rate;
 }
 
+// Lets the kernel finish writing back what earlier steps left (and their deleted files), so each
+// measurement starts from a quiet disk.
+void settle() {
+  ::sync();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+}
+
 std::string gbps(double bytes_per_second) {
   return fmt::format("{:.2f} GB/s", bytes_per_second / 1e9);
 }
@@ -171,21 +180,6 @@ int run_storage_bench(const StorageBenchOptions& options) {
     const Bytes batch = make_batch(options.record_bytes, options.batch_bytes);
     const Bytes small = make_batch(1000, 4096);
 
-    progress(
-        fmt::format("(a) raw pwrite+fdatasync, 1 MiB chunks, {} MiB", options.total_bytes >> 20));
-    const double raw = raw_write_fsync(raw_file, 1 << 20, options.total_bytes);
-    progress(fmt::format("    {}", gbps(raw)));
-
-    std::vector<std::pair<unsigned, AppendRun>> appends;
-    for (unsigned n : options.appenders) {
-      progress(fmt::format("(b) log appends, {} B batches, fsync=always, {} appender(s)",
-                           batch.size(), n));
-      appends.emplace_back(
-          n, log_appends(options.dir / fmt::format("log-{}", n), batch, n, options.total_bytes, 0));
-      progress(fmt::format("    {} ({:.0f}% of raw)", gbps(appends.back().second.bytes_per_second),
-                           100 * appends.back().second.bytes_per_second / raw));
-    }
-
     progress(fmt::format("(c) 4 KiB appends, one fdatasync each, {:.0f} s",
                          options.seconds_per_rate_test));
     const double one_sync_each =
@@ -196,6 +190,23 @@ int run_storage_bench(const StorageBenchOptions& options) {
     const AppendRun grouped =
         log_appends(options.dir / "log-small", small, 64, 0, options.seconds_per_rate_test);
     progress(fmt::format("    {:.0f} appends/s", grouped.appends_per_second));
+
+    settle();
+    progress(
+        fmt::format("(a) raw pwrite+fdatasync, 1 MiB chunks, {} MiB", options.total_bytes >> 20));
+    const double raw = raw_write_fsync(raw_file, 1 << 20, options.total_bytes);
+    progress(fmt::format("    {}", gbps(raw)));
+
+    std::vector<std::pair<unsigned, AppendRun>> appends;
+    for (unsigned n : options.appenders) {
+      progress(fmt::format("(b) log appends, {} B batches, fsync=always, {} appender(s)",
+                           batch.size(), n));
+      settle();
+      appends.emplace_back(
+          n, log_appends(options.dir / fmt::format("log-{}", n), batch, n, options.total_bytes, 0));
+      progress(fmt::format("    {} ({:.0f}% of raw)", gbps(appends.back().second.bytes_per_second),
+                           100 * appends.back().second.bytes_per_second / raw));
+    }
 
     const unsigned last = options.appenders.back();
     progress(fmt::format("(d) sequential reads of the {}-appender log (page cache)", last));
