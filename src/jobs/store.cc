@@ -1,0 +1,510 @@
+#include "jobs/store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "jobs/errc.h"
+#include "storage/record_batch.h"
+
+namespace depot::jobs {
+namespace {
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+constexpr uint64_t kJournalSegmentBytes = 64ull << 20;
+
+UnixNanos system_now() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool all_queues(std::span<const std::string> names) {
+  return names.size() == 1 && names.front() == "*";
+}
+
+}  // namespace
+
+std::string unique_key(const Job& job) {
+  std::string key;
+  key.reserve(job.jobtype.size() + job.args.size() + job.queue.size() + 2);
+  key.append(job.jobtype).push_back('\0');
+  key.append(job.args).push_back('\0');
+  key.append(job.queue);
+  return key;
+}
+
+int64_t retry_delay_seconds(int32_t retry_count, int random_below_30) {
+  int64_t count = retry_count;
+  return count * count * count * count + 15 + int64_t{random_below_30} * (count + 1);
+}
+
+JobStore::JobStore(StoreOptions options) : options_(std::move(options)) {
+  if (!options_.clock) options_.clock = system_now;
+  if (!options_.random_below) {
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    options_.random_below = [rng](int n) {
+      return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(*rng));
+    };
+  }
+}
+
+JobStore::~JobStore() {
+  (void)close();
+}
+
+Result<std::unique_ptr<JobStore>> JobStore::open(StoreOptions options) {
+  std::unique_ptr<JobStore> store(new JobStore(std::move(options)));
+  storage::LogConfig config;
+  config.segment_bytes = kJournalSegmentBytes;
+  auto clock = store->options_.clock;
+  DEPOT_TRY(store->journal_,
+            storage::Log::open({store->options_.dir, config, store->options_.sync, nullptr,
+                                [clock] { return clock() / 1'000'000; }}));
+  DEPOT_TRY(store->replay());
+  return store;
+}
+
+Result<void> JobStore::replay() {
+  // The newest record of each jid is its state. Kept small while the journal is read: the job
+  // itself stays in the journal unless it is reserved.
+  struct Latest {
+    int64_t offset;
+    RecordKind kind;
+    UnixNanos due;
+    std::string queue;
+  };
+  std::unordered_map<std::string, Latest> latest;
+  std::unordered_map<std::string, std::pair<std::string, UnixNanos>> locks;  // jid -> key, until
+  std::map<std::string, bool, std::less<>> paused;
+  size_t records = 0;
+
+  int64_t offset = journal_->log_start_offset();
+  const int64_t end = journal_->log_end_offset();
+  while (offset < end) {
+    DEPOT_TRY(auto chunk, journal_->read(offset, 1 << 20));
+    if (chunk.data.empty()) break;
+    ByteSpan data = chunk.data;
+    while (!data.empty()) {
+      DEPOT_TRY(auto header, storage::parse_batch_header(data));
+      DEPOT_TRY(auto batch_records, storage::decode_records(data.first(header.size_bytes())));
+      for (const auto& r : batch_records) {
+        ++records;
+        std::string jid = r.key ? std::string(as_chars(*r.key)) : std::string();
+        if (!r.value) {  // tombstone: the job is finished or discarded
+          latest.erase(jid);
+          locks.erase(jid);
+          continue;
+        }
+        DEPOT_TRY(JournalRecord rec, decode_record(*r.value));
+        switch (rec.kind) {
+          case RecordKind::flushed:
+            latest.clear();
+            locks.clear();
+            paused.clear();
+            continue;
+          case RecordKind::queue_removed:
+            std::erase_if(latest, [&](const auto& entry) {
+              return entry.second.kind == RecordKind::enqueued && entry.second.queue == rec.name;
+            });
+            paused.erase(rec.name);
+            continue;
+          case RecordKind::queue_paused:
+            paused[rec.name] = true;
+            continue;
+          case RecordKind::queue_resumed:
+            paused.erase(rec.name);
+            continue;
+          default:
+            break;
+        }
+        UnixNanos due = rec.kind == RecordKind::scheduled ? rec.job.at
+                        : rec.kind == RecordKind::retry   ? rec.job.failure->next_at
+                                                          : rec.since;
+        if (rec.job.unique_for) {
+          locks[jid] = {unique_key(rec.job),
+                        rec.job.created_at + *rec.job.unique_for * kNanosPerSecond};
+        }
+        latest[jid] = Latest{r.offset, rec.kind, due, rec.job.queue};
+      }
+      data = data.subspan(header.size_bytes());
+    }
+    offset = chunk.next_offset;
+  }
+
+  for (auto& [jid, entry] : latest) {
+    switch (entry.kind) {
+      case RecordKind::enqueued:
+        queues_[entry.queue].ready.push_back(entry.offset);
+        break;
+      case RecordKind::scheduled:
+        scheduled_.emplace(entry.due, entry.offset);
+        break;
+      case RecordKind::retry:
+        retries_.emplace(entry.due, entry.offset);
+        break;
+      case RecordKind::dead:
+        dead_.emplace(entry.due, entry.offset);
+        break;
+      case RecordKind::working: {
+        DEPOT_TRY(JournalRecord rec, read_locked(entry.offset));
+        working_[jid] = Reservation{std::move(rec.job), rec.name, rec.since, rec.until};
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  for (auto& [name, queue] : queues_)
+    std::sort(queue.ready.begin(), queue.ready.end());
+  for (const auto& [name, flag] : paused)
+    queues_[name].paused = flag;
+  for (auto& [jid, lock] : locks)
+    unique_locks_[lock.first] = UniqueLock{jid, lock.second};
+  if (records > 0) {
+    size_t waiting = 0;
+    for (const auto& [name, queue] : queues_)
+      waiting += queue.ready.size();
+    spdlog::info(
+        "jobs: replayed {} journal records: {} waiting, {} scheduled, {} retries, {} dead, "
+        "{} reserved",
+        records, waiting, scheduled_.size(), retries_.size(), dead_.size(), working_.size());
+  }
+  return success();
+}
+
+Result<int64_t> JobStore::append_locked(const std::string& key,
+                                        const std::optional<JournalRecord>& record, Done durable) {
+  storage::RecordBatchBuilder builder;
+  std::optional<Bytes> value;
+  if (record) value = encode_record(*record);
+  std::optional<ByteSpan> value_span;
+  if (value) value_span = ByteSpan(*value);
+  builder.add(as_bytes(key), value_span, options_.clock() / 1'000'000);
+  Bytes batch = builder.build();
+  DEPOT_TRY(auto appended, journal_->append(batch));
+  if (durable) journal_->when_durable(appended.last_offset, std::move(durable));
+  return appended.base_offset;
+}
+
+Result<JournalRecord> JobStore::read_locked(int64_t offset) const {
+  DEPOT_TRY(auto chunk, journal_->read(offset, 1));
+  DEPOT_TRY(auto records, storage::decode_records(chunk.data));
+  for (const auto& r : records) {
+    if (r.offset == offset && r.value) return decode_record(*r.value);
+  }
+  return errc::corrupt_journal;
+}
+
+Result<void> JobStore::enqueue_locked(Job job, UnixNanos now, Done durable,
+                                      std::vector<std::string>& woken) {
+  job.enqueued_at = now;
+  JournalRecord record{RecordKind::enqueued, job, {}, 0, 0};
+  DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
+  queues_[job.queue].ready.push_back(offset);
+  woken.push_back(job.queue);
+  return success();
+}
+
+Result<void> JobStore::push(Job job, Done durable) {
+  std::vector<std::string> woken;
+  {
+    std::lock_guard lock(mutex_);
+    const UnixNanos now = options_.clock();
+    if (job.created_at == 0) job.created_at = now;
+    if (job.expires_at != 0 && job.expires_at <= now) return errc::expired;
+    if (job.unique_for) {
+      auto key = unique_key(job);
+      auto it = unique_locks_.find(key);
+      if (it != unique_locks_.end() && it->second.until > now) return errc::not_unique;
+      unique_locks_[key] = UniqueLock{job.jid, now + *job.unique_for * kNanosPerSecond};
+    }
+    if (job.at > now) {
+      JournalRecord record{RecordKind::scheduled, job, {}, 0, 0};
+      DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
+      scheduled_.emplace(job.at, offset);
+    } else {
+      DEPOT_TRY(enqueue_locked(std::move(job), now, std::move(durable), woken));
+    }
+  }
+  notify(woken);
+  return success();
+}
+
+Result<std::optional<Job>> JobStore::fetch(std::span<const std::string> queues,
+                                           const std::string& wid) {
+  std::lock_guard lock(mutex_);
+  const UnixNanos now = options_.clock();
+  for (const auto& name : queues) {
+    auto it = queues_.find(name);
+    if (it == queues_.end() || it->second.paused) continue;
+    auto& ready = it->second.ready;
+    while (!ready.empty()) {
+      DEPOT_TRY(JournalRecord record, read_locked(ready.front()));
+      ready.pop_front();
+      Job& job = record.job;
+      if (job.expires_at != 0 && job.expires_at <= now) {
+        DEPOT_TRY(append_locked(job.jid, std::nullopt, nullptr));
+        release_unique_locked(job);
+        continue;
+      }
+      const int32_t reserve =
+          std::clamp(job.reserve_for, kMinReserveForSeconds, kMaxReserveForSeconds);
+      Reservation reservation{job, wid, now, now + int64_t{reserve} * kNanosPerSecond};
+      // Not waited for: if the reservation is lost in a crash the job is simply still waiting.
+      JournalRecord working{RecordKind::working, job, wid, reservation.reserved_at,
+                            reservation.expires_at};
+      DEPOT_TRY(append_locked(job.jid, working, nullptr));
+      working_[job.jid] = std::move(reservation);
+      return std::optional<Job>(std::move(job));
+    }
+  }
+  return std::optional<Job>{};
+}
+
+void JobStore::release_unique_locked(const Job& job) {
+  if (!job.unique_for) return;
+  auto it = unique_locks_.find(unique_key(job));
+  if (it != unique_locks_.end() && it->second.jid == job.jid) unique_locks_.erase(it);
+}
+
+Result<void> JobStore::ack(const std::string& jid, Done durable) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = working_.find(jid);
+    if (it != working_.end()) {
+      DEPOT_TRY(append_locked(jid, std::nullopt, std::move(durable)));
+      release_unique_locked(it->second.job);
+      working_.erase(it);
+      ++total_processed_;
+      return success();
+    }
+  }
+  // Faktory answers OK for a jid it does not know (a duplicate ACK, or a reservation that expired).
+  if (durable) durable({});
+  return success();
+}
+
+Result<void> JobStore::fail(const std::string& jid, FailInfo info, Done durable) {
+  std::vector<std::string> woken;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = working_.find(jid);
+    if (it == working_.end()) return errc::job_not_found;
+    Reservation reservation = std::move(it->second);
+    working_.erase(it);
+    DEPOT_TRY(fail_locked(std::move(reservation), std::move(info), options_.clock(),
+                          std::move(durable), woken));
+  }
+  notify(woken);
+  return success();
+}
+
+Result<void> JobStore::fail_locked(Reservation reservation, FailInfo info, UnixNanos now,
+                                   Done durable, std::vector<std::string>& /*woken*/) {
+  ++total_failures_;
+  Job& job = reservation.job;
+  if (!job.failure) {
+    job.failure = Failure{0, job.retry, now, 0, {}, {}, {}};
+  } else {
+    job.failure->retry_count += 1;
+    job.failure->remaining = std::max(0, job.failure->remaining - 1);
+  }
+  Failure& failure = *job.failure;
+  failure.message = std::move(info.message);
+  failure.errtype = std::move(info.errtype);
+  failure.backtrace = std::move(info.backtrace);
+  failure.next_at = 0;
+
+  if (job.retry == 0) {  // discard: no retry, no dead set
+    DEPOT_TRY(append_locked(job.jid, std::nullopt, std::move(durable)));
+    release_unique_locked(job);
+    return success();
+  }
+  if (failure.retry_count < job.retry) {
+    failure.next_at =
+        now + retry_delay_seconds(failure.retry_count, options_.random_below(30)) * kNanosPerSecond;
+    JournalRecord record{RecordKind::retry, job, {}, 0, 0};
+    DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
+    retries_.emplace(failure.next_at, offset);
+    return success();
+  }
+  JournalRecord record{RecordKind::dead, job, {}, now, 0};
+  DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
+  dead_.emplace(now, offset);
+  return success();
+}
+
+Result<void> JobStore::tick() {
+  std::vector<std::string> woken;
+  {
+    std::lock_guard lock(mutex_);
+    const UnixNanos now = options_.clock();
+    for (TimedSet* set : {&scheduled_, &retries_}) {
+      while (!set->empty() && set->begin()->first <= now) {
+        DEPOT_TRY(JournalRecord record, read_locked(set->begin()->second));
+        set->erase(set->begin());
+        if (record.job.expires_at != 0 && record.job.expires_at <= now) {
+          DEPOT_TRY(append_locked(record.job.jid, std::nullopt, nullptr));
+          release_unique_locked(record.job);
+          continue;
+        }
+        DEPOT_TRY(enqueue_locked(std::move(record.job), now, nullptr, woken));
+      }
+    }
+    std::vector<std::string> expired;
+    for (const auto& [jid, reservation] : working_) {
+      if (reservation.expires_at <= now) expired.push_back(jid);
+    }
+    for (const auto& jid : expired) {
+      auto node = working_.extract(jid);
+      DEPOT_TRY(fail_locked(std::move(node.mapped()),
+                            FailInfo{"ReservationExpired", "Faktory job reservation expired", {}},
+                            now, nullptr, woken));
+    }
+    const UnixNanos dead_horizon = now - options_.dead_ttl_seconds * kNanosPerSecond;
+    while (!dead_.empty() && dead_.begin()->first < dead_horizon) {
+      DEPOT_TRY(JournalRecord record, read_locked(dead_.begin()->second));
+      dead_.erase(dead_.begin());
+      DEPOT_TRY(append_locked(record.job.jid, std::nullopt, nullptr));
+      release_unique_locked(record.job);
+    }
+    std::erase_if(unique_locks_, [now](const auto& entry) { return entry.second.until <= now; });
+  }
+  notify(woken);
+  return success();
+}
+
+Result<void> JobStore::pause_queues(std::span<const std::string> names) {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, queue] : queues_) {
+    bool named = all_queues(names) || std::find(names.begin(), names.end(), name) != names.end();
+    if (!named || queue.paused) continue;
+    queue.paused = true;
+    DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_paused, {}, name, 0, 0}, nullptr));
+  }
+  return success();
+}
+
+Result<void> JobStore::resume_queues(std::span<const std::string> names) {
+  std::vector<std::string> woken;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, queue] : queues_) {
+      bool named = all_queues(names) || std::find(names.begin(), names.end(), name) != names.end();
+      if (!named || !queue.paused) continue;
+      queue.paused = false;
+      DEPOT_TRY(
+          append_locked({}, JournalRecord{RecordKind::queue_resumed, {}, name, 0, 0}, nullptr));
+      woken.push_back(name);
+    }
+  }
+  notify(woken);
+  return success();
+}
+
+Result<void> JobStore::remove_queues(std::span<const std::string> names, Done durable) {
+  bool removed_any = false;
+  {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> doomed;
+    for (const auto& [name, queue] : queues_) {
+      if (all_queues(names) || std::find(names.begin(), names.end(), name) != names.end()) {
+        doomed.push_back(name);
+      }
+    }
+    for (size_t i = 0; i < doomed.size(); ++i) {
+      queues_.erase(doomed[i]);
+      Done on_last = i + 1 == doomed.size() ? std::move(durable) : nullptr;
+      DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_removed, {}, doomed[i], 0, 0},
+                              std::move(on_last)));
+    }
+    removed_any = !doomed.empty();
+  }
+  if (!removed_any && durable) durable({});  // nothing was removed: nothing waits for the disk
+  return success();
+}
+
+Result<void> JobStore::flush(Done durable) {
+  std::lock_guard lock(mutex_);
+  queues_.clear();
+  scheduled_.clear();
+  retries_.clear();
+  dead_.clear();
+  working_.clear();
+  unique_locks_.clear();
+  DEPOT_TRY(
+      append_locked({}, JournalRecord{RecordKind::flushed, {}, {}, 0, 0}, std::move(durable)));
+  return success();
+}
+
+StoreStats JobStore::stats() const {
+  std::lock_guard lock(mutex_);
+  StoreStats s;
+  for (const auto& [name, queue] : queues_) {
+    s.queues[name] = queue.ready.size();
+    if (queue.paused) s.paused.push_back(name);
+  }
+  s.scheduled = scheduled_.size();
+  s.retries = retries_.size();
+  s.dead = dead_.size();
+  s.working = working_.size();
+  s.total_processed = total_processed_;
+  s.total_failures = total_failures_;
+  return s;
+}
+
+double JobStore::queue_latency(const std::string& queue) const {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue);
+  if (it == queues_.end() || it->second.ready.empty()) return 0;
+  auto record = read_locked(it->second.ready.front());
+  if (!record) return 0;
+  return static_cast<double>(options_.clock() - record.value().job.enqueued_at) / kNanosPerSecond;
+}
+
+JobStore::TimedSet& JobStore::set_for(JobSet set) {
+  return set == JobSet::scheduled ? scheduled_ : set == JobSet::retries ? retries_ : dead_;
+}
+const JobStore::TimedSet& JobStore::set_for(JobSet set) const {
+  return set == JobSet::scheduled ? scheduled_ : set == JobSet::retries ? retries_ : dead_;
+}
+
+Result<std::vector<Job>> JobStore::list(JobSet set, size_t limit) const {
+  std::lock_guard lock(mutex_);
+  std::vector<Job> out;
+  for (const auto& [due, offset] : set_for(set)) {
+    if (out.size() >= limit) break;
+    DEPOT_TRY(JournalRecord record, read_locked(offset));
+    out.push_back(std::move(record.job));
+  }
+  return out;
+}
+
+void JobStore::set_ready_listener(std::function<void(const std::string& queue)> listener) {
+  std::lock_guard lock(mutex_);
+  ready_listener_ = std::move(listener);
+}
+
+void JobStore::notify(const std::vector<std::string>& queues) {
+  if (queues.empty()) return;
+  std::function<void(const std::string&)> listener;
+  {
+    std::lock_guard lock(mutex_);
+    listener = ready_listener_;
+  }
+  if (listener) {
+    for (const auto& q : queues)
+      listener(q);
+  }
+}
+
+Result<void> JobStore::close() {
+  if (!journal_) return success();
+  auto closed = journal_->close();
+  journal_.reset();
+  return closed;
+}
+
+}  // namespace depot::jobs

@@ -1,0 +1,153 @@
+#pragma once
+// The job store: Faktory's model of background jobs on a storage-engine log. Waiting jobs live in
+// the journal (the log); memory holds only where each one is (8 bytes per waiting job, plus the
+// sets' ordering), the reservations of running jobs, and unique locks. Every change is a journal
+// record; a mutation's `durable` callback fires once that record is durable under the fsync
+// policy, and the protocol replies only then. Opening the store replays the journal.
+//
+// Thread-safe (one mutex); no sockets, no wire formats.
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "jobs/job.h"
+#include "jobs/journal.h"
+#include "storage/log.h"
+
+namespace depot::jobs {
+
+using Done = std::function<void(std::error_code)>;
+
+struct StoreOptions {
+  std::filesystem::path dir;             // the journal's directory
+  storage::SyncService* sync = nullptr;  // required
+  std::function<UnixNanos()> clock;      // defaults to the system clock
+  std::function<int(int)> random_below;  // uniform in [0, n): retry jitter; defaults to a PRNG
+  int64_t dead_ttl_seconds = 180LL * 24 * 3600;  // Faktory's DeadTTL
+};
+
+struct FailInfo {
+  std::string errtype = "unknown";
+  std::string message = "unknown";
+  std::vector<std::string> backtrace;
+};
+
+enum class JobSet { scheduled, retries, dead };
+
+struct StoreStats {
+  std::map<std::string, size_t> queues;  // waiting jobs per queue
+  size_t scheduled = 0;
+  size_t retries = 0;
+  size_t dead = 0;
+  size_t working = 0;
+  uint64_t total_processed = 0;  // ACKs since start
+  uint64_t total_failures = 0;   // FAILs and expired reservations since start
+  std::vector<std::string> paused;
+};
+
+class JobStore {
+ public:
+  static Result<std::unique_ptr<JobStore>> open(StoreOptions options);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Enqueues the job, or schedules it when `at` is in the future. created_at is set when 0.
+  // Fails with not_unique while an equal unique job holds its lock, expired past expires_at.
+  Result<void> push(Job job, Done durable);
+  // The first waiting job of the first non-paused, non-empty queue, in the order given; it is
+  // reserved for `wid` for reserve_for seconds (clamped to [60, 86400]). Jobs past expires_at
+  // are discarded on the way. nullopt when every queue is empty or paused.
+  Result<std::optional<Job>> fetch(std::span<const std::string> queues, const std::string& wid);
+  // Finishes a reserved job (an unknown jid is not an error, as in Faktory).
+  Result<void> ack(const std::string& jid, Done durable);
+  // Records a failure of a reserved job and retries it with Faktory's backoff, sends it to the dead
+  // set when its retries are used up, or discards it (retry 0). job_not_found if not reserved.
+  Result<void> fail(const std::string& jid, FailInfo info, Done durable);
+
+  // Moves due scheduled jobs and retries to their queues, fails expired reservations
+  // (ReservationExpired), purges dead jobs past the dead TTL and releases expired unique locks.
+  Result<void> tick();
+
+  Result<void> pause_queues(std::span<const std::string> names);  // "*" = every queue
+  Result<void> resume_queues(std::span<const std::string> names);
+  Result<void> remove_queues(std::span<const std::string> names, Done durable);
+  Result<void> flush(Done durable);  // everything: queues, sets, reservations, locks
+
+  StoreStats stats() const;
+  // Seconds since the oldest waiting job of `queue` was enqueued; 0 when empty.
+  double queue_latency(const std::string& queue) const;
+  // Jobs in a set, oldest first (for MUTATE and the admin API).
+  Result<std::vector<Job>> list(JobSet set, size_t limit) const;
+
+  // Called (outside the store's lock) with a queue's name whenever a job becomes ready in it, so
+  // a blocked FETCH can wake up.
+  void set_ready_listener(std::function<void(const std::string& queue)> listener);
+
+  Result<void> close();
+
+ private:
+  struct QueueState {
+    std::deque<int64_t> ready;  // journal offsets of waiting jobs, oldest first
+    bool paused = false;
+  };
+  struct Reservation {
+    Job job;
+    std::string wid;
+    UnixNanos reserved_at = 0;
+    UnixNanos expires_at = 0;
+  };
+  struct UniqueLock {
+    std::string jid;
+    UnixNanos until = 0;
+  };
+  using TimedSet = std::set<std::pair<UnixNanos, int64_t>>;  // (due or died-at, journal offset)
+
+  explicit JobStore(StoreOptions options);
+  Result<void> replay();
+  // Appends one record; returns its offset. `durable` (if any) fires when it is durable.
+  Result<int64_t> append_locked(const std::string& key, const std::optional<JournalRecord>& record,
+                                Done durable);
+  Result<JournalRecord> read_locked(int64_t offset) const;
+  Result<void> enqueue_locked(Job job, UnixNanos now, Done durable,
+                              std::vector<std::string>& woken);
+  Result<void> fail_locked(Reservation reservation, FailInfo info, UnixNanos now, Done durable,
+                           std::vector<std::string>& woken);
+  void release_unique_locked(const Job& job);
+  TimedSet& set_for(JobSet set);
+  const TimedSet& set_for(JobSet set) const;
+  void notify(const std::vector<std::string>& queues);
+  UnixNanos retry_delay_nanos(int32_t retry_count);
+
+  StoreOptions options_;
+  std::shared_ptr<storage::Log> journal_;
+  mutable std::mutex mutex_;
+  std::map<std::string, QueueState, std::less<>> queues_;
+  TimedSet scheduled_;
+  TimedSet retries_;
+  TimedSet dead_;
+  std::unordered_map<std::string, Reservation> working_;
+  std::unordered_map<std::string, UniqueLock> unique_locks_;  // key: jobtype + args + queue
+  uint64_t total_processed_ = 0;
+  uint64_t total_failures_ = 0;
+  std::function<void(const std::string&)> ready_listener_;
+};
+
+// The unique-lock key of a job: jobtype, args and queue (Faktory Enterprise's definition).
+std::string unique_key(const Job& job);
+
+// Faktory's retry delay in seconds for the Nth retry: count^4 + 15 + rand(30) * (count + 1).
+int64_t retry_delay_seconds(int32_t retry_count, int random_below_30);
+
+}  // namespace depot::jobs

@@ -1,0 +1,337 @@
+// The job store with a controllable clock: queues, scheduling, retries and the dead set,
+// reservations, pause/remove/flush, unique jobs, expiry, and recovery from the journal.
+#include "jobs/store.h"
+
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "jobs/errc.h"
+#include "storage/sync_service.h"
+#include "support/temp_dir.h"
+
+namespace depot::jobs {
+namespace {
+
+constexpr UnixNanos kSecond = 1'000'000'000;
+
+Job make_job(const std::string& jid, const std::string& queue = "default",
+             const std::string& args = "[1,2]") {
+  Job job;
+  job.jid = jid;
+  job.jobtype = "SendEmail";
+  job.queue = queue;
+  job.args = args;
+  job.custom = R"({"trace":{"id":[1,{"deep":true}]}})";
+  return job;
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+
+  void reopen() {
+    if (store_) {
+      ASSERT_TRUE(store_->close());
+    }
+    store_.reset();
+    auto opened = JobStore::open(
+        {dir_.path() / "jobs", &sync_, [this] { return now_; }, [](int) { return 0; }});
+    ASSERT_TRUE(opened) << opened.error().message();
+    store_ = std::move(opened).value();
+  }
+
+  // push() and wait until the journal says it is durable.
+  std::error_code push(Job job) {
+    std::promise<std::error_code> durable;
+    auto result = store_->push(std::move(job), [&](std::error_code ec) { durable.set_value(ec); });
+    if (!result) return result.error();
+    return durable.get_future().get();
+  }
+  std::optional<Job> fetch(std::vector<std::string> queues = {"default"}) {
+    auto r = store_->fetch(queues, "worker-1");
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? r.value() : std::nullopt;
+  }
+  void ack(const std::string& jid) { ASSERT_TRUE(store_->ack(jid, nullptr)); }
+  void fail(const std::string& jid) {
+    ASSERT_TRUE(store_->fail(jid, FailInfo{"RuntimeError", "boom", {"a.rb:1", "b.rb:2"}}, nullptr));
+  }
+
+  testing::TempDir dir_;
+  storage::SyncService sync_{storage::FsyncPolicy{}};
+  UnixNanos now_ = 1'700'000'000 * kSecond;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, QueuesAreFifoAndCheckedInTheOrderGiven) {
+  ASSERT_FALSE(push(make_job("job-0001")));
+  ASSERT_FALSE(push(make_job("job-0002")));
+  ASSERT_FALSE(push(make_job("urgent-01", "critical")));
+  EXPECT_EQ(store_->stats().queues.at("default"), 2u);
+
+  auto first = fetch({"critical", "default"});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->jid, "urgent-01");
+  EXPECT_EQ(fetch({"critical", "default"})->jid, "job-0001");
+  auto third = fetch({"critical", "default"});
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->jid, "job-0002");
+  EXPECT_EQ(third->custom, R"({"trace":{"id":[1,{"deep":true}]}})");
+  EXPECT_EQ(third->created_at, now_);
+  EXPECT_EQ(third->enqueued_at, now_);
+  EXPECT_FALSE(fetch({"critical", "default"}));
+  EXPECT_EQ(store_->stats().working, 3u);
+  ack("job-0001");
+  EXPECT_EQ(store_->stats().working, 2u);
+  EXPECT_EQ(store_->stats().total_processed, 1u);
+  // ACK of an unknown jid is accepted, as Faktory does.
+  EXPECT_TRUE(store_->ack("no-such-job", nullptr));
+}
+
+TEST_F(JobStoreTest, ScheduledJobsEnterTheirQueueWhenDue) {
+  Job job = make_job("later-001");
+  job.at = now_ + 10 * kSecond;
+  ASSERT_FALSE(push(job));
+  EXPECT_EQ(store_->stats().scheduled, 1u);
+  EXPECT_FALSE(fetch());
+  now_ += 9 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_FALSE(fetch());
+  now_ += 1 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  auto due = fetch();
+  ASSERT_TRUE(due);
+  EXPECT_EQ(due->jid, "later-001");
+  EXPECT_EQ(due->enqueued_at, now_);
+  EXPECT_EQ(store_->stats().scheduled, 0u);
+}
+
+TEST_F(JobStoreTest, FailuresRetryWithFaktorysBackoffThenDie) {
+  Job job = make_job("flaky-001");
+  job.retry = 2;
+  ASSERT_FALSE(push(job));
+  ASSERT_TRUE(fetch());
+  const UnixNanos first_failure = now_;
+  fail("flaky-001");
+  auto retries = store_->list(JobSet::retries, 10).value();
+  ASSERT_EQ(retries.size(), 1u);
+  const Failure& f = *retries[0].failure;
+  EXPECT_EQ(f.retry_count, 0);
+  EXPECT_EQ(f.remaining, 2);
+  EXPECT_EQ(f.failed_at, first_failure);
+  EXPECT_EQ(f.next_at, now_ + 15 * kSecond);  // 0^4 + 15 + 0 * 1
+  EXPECT_EQ(f.errtype, "RuntimeError");
+  EXPECT_EQ(f.message, "boom");
+  EXPECT_EQ(f.backtrace, (std::vector<std::string>{"a.rb:1", "b.rb:2"}));
+
+  now_ += 14 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_FALSE(fetch());
+  now_ += 1 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  auto again = fetch();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->failure->retry_count, 0);
+  fail("flaky-001");
+  retries = store_->list(JobSet::retries, 10).value();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].failure->retry_count, 1);
+  EXPECT_EQ(retries[0].failure->remaining, 1);
+  EXPECT_EQ(retries[0].failure->failed_at, first_failure);      // not moved by later failures
+  EXPECT_EQ(retries[0].failure->next_at, now_ + 16 * kSecond);  // 1^4 + 15
+
+  now_ += 16 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  ASSERT_TRUE(fetch());
+  fail("flaky-001");  // retry_count 2 == retry: dead
+  EXPECT_EQ(store_->stats().retries, 0u);
+  auto dead = store_->list(JobSet::dead, 10).value();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].failure->retry_count, 2);
+  EXPECT_EQ(store_->stats().total_failures, 3u);
+}
+
+TEST(RetryDelay, FollowsFaktorysFormula) {
+  EXPECT_EQ(retry_delay_seconds(0, 0), 15);
+  EXPECT_EQ(retry_delay_seconds(0, 29), 44);
+  EXPECT_EQ(retry_delay_seconds(3, 10), 81 + 15 + 40);
+  EXPECT_EQ(retry_delay_seconds(24, 0), 331776 + 15);
+}
+
+TEST_F(JobStoreTest, RetryZeroDiscardsAndRetryMinusOneGoesStraightToDead) {
+  Job discard = make_job("discard-1");
+  discard.retry = 0;
+  Job dies = make_job("dies-0001");
+  dies.retry = -1;
+  ASSERT_FALSE(push(discard));
+  ASSERT_FALSE(push(dies));
+  ASSERT_TRUE(fetch());
+  ASSERT_TRUE(fetch());
+  fail("discard-1");
+  fail("dies-0001");
+  auto s = store_->stats();
+  EXPECT_EQ(s.retries, 0u);
+  EXPECT_EQ(s.dead, 1u);
+  EXPECT_EQ(store_->list(JobSet::dead, 10).value()[0].jid, "dies-0001");
+  EXPECT_EQ(store_->fail("discard-1", {}, nullptr).error(), errc::job_not_found);
+}
+
+TEST_F(JobStoreTest, ExpiredReservationsAreFailedAndRetried) {
+  Job job = make_job("slow-0001");
+  job.reserve_for = 10;  // clamped up to Faktory's minimum of 60 s
+  ASSERT_FALSE(push(job));
+  ASSERT_TRUE(fetch());
+  now_ += 59 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_EQ(store_->stats().working, 1u);
+  now_ += 1 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_EQ(store_->stats().working, 0u);
+  auto retries = store_->list(JobSet::retries, 10).value();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].failure->errtype, "ReservationExpired");
+  EXPECT_EQ(retries[0].failure->message, "Faktory job reservation expired");
+  EXPECT_EQ(store_->ack("slow-0001", nullptr).has_value(), true);  // late ACK: accepted, no-op
+}
+
+TEST_F(JobStoreTest, PausedQueuesAreSkippedAndRemovedQueuesLoseTheirJobs) {
+  ASSERT_FALSE(push(make_job("a-000001", "mail")));
+  ASSERT_FALSE(push(make_job("b-000001", "default")));
+  std::vector<std::string> mail = {"mail"};
+  ASSERT_TRUE(store_->pause_queues(mail));
+  auto job = fetch({"mail", "default"});
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->jid, "b-000001");
+  EXPECT_FALSE(fetch({"mail"}));
+  EXPECT_EQ(store_->stats().paused, mail);
+  reopen();  // pause flags survive a restart
+  EXPECT_FALSE(fetch({"mail"}));
+  std::vector<std::string> all = {"*"};
+  ASSERT_TRUE(store_->resume_queues(all));
+  ASSERT_FALSE(push(make_job("a-000002", "mail")));
+  ASSERT_TRUE(store_->remove_queues(mail, nullptr));
+  EXPECT_FALSE(fetch({"mail"}));
+  EXPECT_EQ(store_->stats().queues.count("mail"), 0u);
+  reopen();
+  EXPECT_FALSE(fetch({"mail"}));
+}
+
+TEST_F(JobStoreTest, UniqueJobsAreRefusedWhileLockedAndReleasedOnAck) {
+  Job job = make_job("uniq-0001");
+  job.unique_for = 60;
+  ASSERT_FALSE(push(job));
+  Job twin = job;
+  twin.jid = "uniq-0002";
+  EXPECT_EQ(push(twin), errc::not_unique);
+  Job other_args = twin;
+  other_args.args = "[3]";
+  EXPECT_FALSE(push(other_args));  // different args: a different job
+  reopen();                        // the lock survives a restart
+  EXPECT_EQ(push(twin), errc::not_unique);
+  ASSERT_EQ(fetch()->jid, "uniq-0001");
+  ack("uniq-0001");
+  EXPECT_FALSE(push(twin));
+  // And a lock also ends when unique_for has passed.
+  Job third = twin;
+  third.jid = "uniq-0003";
+  EXPECT_EQ(push(third), errc::not_unique);
+  now_ += 61 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_FALSE(push(third));
+}
+
+TEST_F(JobStoreTest, ExpiredJobsAreDiscardedUnfetched) {
+  Job stale = make_job("stale-001");
+  stale.expires_at = now_ - 1;
+  EXPECT_EQ(push(stale), errc::expired);
+  Job soon = make_job("soon-0001");
+  soon.expires_at = now_ + 5 * kSecond;
+  ASSERT_FALSE(push(soon));
+  ASSERT_FALSE(push(make_job("fresh-001")));
+  now_ += 6 * kSecond;
+  auto job = fetch();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->jid, "fresh-001");
+  reopen();
+  ack("fresh-001");
+  EXPECT_FALSE(fetch());
+}
+
+TEST_F(JobStoreTest, RestartRestoresQueuesSetsAndReservations) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_FALSE(push(make_job("ready-00" + std::to_string(i))));
+  Job later = make_job("later-001");
+  later.at = now_ + 100 * kSecond;
+  ASSERT_FALSE(push(later));
+  ASSERT_EQ(fetch()->jid, "ready-000");  // stays reserved
+  ASSERT_EQ(fetch()->jid, "ready-001");
+  fail("ready-001");  // to the retries
+  ASSERT_EQ(fetch()->jid, "ready-002");
+  ack("ready-002");  // gone
+  Job dead = make_job("dead-0001", "other");
+  dead.retry = -1;
+  ASSERT_FALSE(push(dead));
+  ASSERT_TRUE(fetch({"other"}));
+  fail("dead-0001");
+  auto before = store_->stats();
+
+  reopen();
+  auto after = store_->stats();
+  std::erase_if(before.queues, [](const auto& q) { return q.second == 0; });  // as Redis lists
+  EXPECT_EQ(after.queues, before.queues);
+  EXPECT_EQ(after.scheduled, 1u);
+  EXPECT_EQ(after.retries, 1u);
+  EXPECT_EQ(after.dead, 1u);
+  EXPECT_EQ(after.working, 1u);
+  EXPECT_EQ(fetch()->jid, "ready-003");
+  EXPECT_EQ(fetch()->jid, "ready-004");
+  EXPECT_FALSE(fetch());
+  ack("ready-000");  // the reservation made before the restart still holds
+  EXPECT_EQ(store_->stats().working, 2u);
+  EXPECT_EQ(store_->list(JobSet::retries, 10).value()[0].failure->message, "boom");
+}
+
+TEST_F(JobStoreTest, FlushEmptiesEverythingDurably) {
+  ASSERT_FALSE(push(make_job("gone-0001")));
+  Job later = make_job("gone-0002");
+  later.at = now_ + kSecond;
+  ASSERT_FALSE(push(later));
+  std::promise<std::error_code> durable;
+  ASSERT_TRUE(store_->flush([&](std::error_code ec) { durable.set_value(ec); }));
+  EXPECT_FALSE(durable.get_future().get());
+  reopen();
+  auto s = store_->stats();
+  EXPECT_TRUE(s.queues.empty());
+  EXPECT_EQ(s.scheduled, 0u);
+  ASSERT_FALSE(push(make_job("after-001")));
+  reopen();
+  EXPECT_EQ(fetch()->jid, "after-001");
+}
+
+TEST_F(JobStoreTest, DeadJobsArePurgedAfterTheDeadTtl) {
+  Job job = make_job("old-dead1");
+  job.retry = -1;
+  ASSERT_FALSE(push(job));
+  ASSERT_TRUE(fetch());
+  fail("old-dead1");
+  now_ += 179LL * 24 * 3600 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_EQ(store_->stats().dead, 1u);
+  now_ += 2LL * 24 * 3600 * kSecond;
+  ASSERT_TRUE(store_->tick());
+  EXPECT_EQ(store_->stats().dead, 0u);
+  reopen();
+  EXPECT_EQ(store_->stats().dead, 0u);
+}
+
+TEST_F(JobStoreTest, QueueLatencyIsTheAgeOfTheOldestWaitingJob) {
+  EXPECT_EQ(store_->queue_latency("default"), 0.0);
+  ASSERT_FALSE(push(make_job("wait-0001")));
+  now_ += 3 * kSecond;
+  ASSERT_FALSE(push(make_job("wait-0002")));
+  EXPECT_DOUBLE_EQ(store_->queue_latency("default"), 3.0);
+}
+
+}  // namespace
+}  // namespace depot::jobs
