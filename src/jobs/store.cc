@@ -405,7 +405,6 @@ Result<void> JobStore::resume_queues(std::span<const std::string> names) {
 }
 
 Result<void> JobStore::remove_queues(std::span<const std::string> names, Done durable) {
-  bool removed_any = false;
   {
     std::lock_guard lock(mutex_);
     std::vector<std::string> doomed;
@@ -414,15 +413,18 @@ Result<void> JobStore::remove_queues(std::span<const std::string> names, Done du
         doomed.push_back(name);
       }
     }
-    for (size_t i = 0; i < doomed.size(); ++i) {
-      queues_.erase(doomed[i]);
-      Done on_last = i + 1 == doomed.size() ? std::move(durable) : nullptr;
-      DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_removed, {}, doomed[i], 0, 0},
-                              std::move(on_last)));
+    if (!doomed.empty()) {
+      for (const auto& name : doomed) queues_.erase(name);
+      for (size_t i = 0; i + 1 < doomed.size(); ++i) {
+        DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_removed, {}, doomed[i], 0, 0},
+                                nullptr));
+      }
+      DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_removed, {}, doomed.back(), 0, 0},
+                              std::move(durable)));
+      return success();
     }
-    removed_any = !doomed.empty();
   }
-  if (!removed_any && durable) durable({});  // nothing was removed: nothing waits for the disk
+  if (durable) durable({});  // nothing was removed: nothing waits for the disk
   return success();
 }
 
