@@ -414,7 +414,9 @@ Result<void> JobStore::remove_queues(std::span<const std::string> names, Done du
       }
     }
     if (!doomed.empty()) {
-      for (const auto& name : doomed) queues_.erase(name);
+      for (const auto& name : doomed) {
+        queues_.erase(name);
+      }
       for (size_t i = 0; i + 1 < doomed.size(); ++i) {
         DEPOT_TRY(append_locked({}, JournalRecord{RecordKind::queue_removed, {}, doomed[i], 0, 0},
                                 nullptr));
