@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -466,6 +467,55 @@ double JobStore::queue_latency(const std::string& queue) const {
   auto record = read_locked(it->second.ready.front());
   if (!record) return 0;
   return static_cast<double>(options_.clock() - record.value().job.enqueued_at) / kNanosPerSecond;
+}
+
+Result<size_t> JobStore::mutate(MutateOp op, JobSet target,
+                                const std::function<bool(const Job&)>& matches, Done durable) {
+  if (op == MutateOp::kill && target == JobSet::dead) {  // already dead: nothing to move
+    if (durable) durable({});
+    return size_t{0};
+  }
+  std::vector<std::string> woken;
+  size_t changed = 0;
+  Done on_durable = std::move(durable);
+  {
+    std::lock_guard lock(mutex_);
+    const UnixNanos now = options_.clock();
+    TimedSet& set = set_for(target);
+    for (auto it = set.begin(); it != set.end();) {
+      DEPOT_TRY(JournalRecord record, read_locked(it->second));
+      if (op != MutateOp::clear && !matches(record.job)) {
+        ++it;
+        continue;
+      }
+      it = set.erase(it);
+      ++changed;
+      Job& job = record.job;
+      switch (op) {
+        case MutateOp::clear:
+        case MutateOp::discard:
+          DEPOT_TRY(append_locked(job.jid, std::nullopt, nullptr));
+          release_unique_locked(job);
+          break;
+        case MutateOp::kill: {
+          DEPOT_TRY(
+              int64_t offset,
+              append_locked(job.jid, JournalRecord{RecordKind::dead, job, {}, now, 0}, nullptr));
+          dead_.emplace(now, offset);
+          break;
+        }
+        case MutateOp::requeue:
+          DEPOT_TRY(enqueue_locked(std::move(job), now, nullptr, woken));
+          break;
+      }
+    }
+    if (changed > 0 && on_durable) {
+      journal_->when_durable(journal_->log_end_offset() - 1, std::exchange(on_durable, nullptr));
+    }
+  }
+  if (on_durable) on_durable({});  // nothing changed: nothing waits for the disk
+  notify(woken);
+  return changed;
 }
 
 JobStore::TimedSet& JobStore::set_for(JobSet set) {

@@ -45,6 +45,10 @@ struct FailInfo {
 
 enum class JobSet { scheduled, retries, dead };
 
+// Faktory's MUTATE operations on a set: clear (delete all), discard (delete matches), kill (move
+// matches to the dead set), requeue (put matches back on their queues now).
+enum class MutateOp { clear, discard, kill, requeue };
+
 struct StoreStats {
   std::map<std::string, size_t> queues;  // waiting jobs per queue
   size_t scheduled = 0;
@@ -88,6 +92,11 @@ class JobStore {
   StoreStats stats() const;
   // Seconds since the oldest waiting job of `queue` was enqueued; 0 when empty.
   double queue_latency(const std::string& queue) const;
+  // Applies `op` to the jobs of `target` that `matches` accepts (all of them for clear); returns
+  // how many changed. `durable` fires once every change is durable.
+  Result<size_t> mutate(MutateOp op, JobSet target, const std::function<bool(const Job&)>& matches,
+                        Done durable);
+
   // Jobs in a set, oldest first (for MUTATE and the admin API).
   Result<std::vector<Job>> list(JobSet set, size_t limit) const;
 

@@ -335,3 +335,40 @@ TEST_F(JobStoreTest, QueueLatencyIsTheAgeOfTheOldestWaitingJob) {
 
 }  // namespace
 }  // namespace depot::jobs
+
+namespace depot::jobs {
+namespace {
+
+TEST_F(JobStoreTest, MutateKillsRequeuesDiscardsAndClears) {
+  for (const char* jid : {"mut-00001", "mut-00002", "mut-00003", "mut-00004"}) {
+    Job job = make_job(jid);
+    job.jobtype = std::string(jid) == "mut-00003" ? "Other" : "SendEmail";
+    job.at = now_ + 3600 * kSecond;
+    ASSERT_FALSE(push(job));
+  }
+  auto by_jid = [](const char* jid) { return [jid](const Job& j) { return j.jid == jid; }; };
+  EXPECT_EQ(store_->mutate(MutateOp::kill, JobSet::scheduled, by_jid("mut-00001"), nullptr).value(),
+            1u);
+  EXPECT_EQ(store_->stats().dead, 1u);
+  EXPECT_EQ(
+      store_->mutate(MutateOp::requeue, JobSet::scheduled, by_jid("mut-00002"), nullptr).value(),
+      1u);
+  EXPECT_EQ(fetch()->jid, "mut-00002");
+  auto other = [](const Job& j) { return j.jobtype == "Other"; };
+  EXPECT_EQ(store_->mutate(MutateOp::discard, JobSet::scheduled, other, nullptr).value(), 1u);
+  EXPECT_EQ(store_->stats().scheduled, 1u);
+  std::promise<std::error_code> durable;
+  auto cleared = store_->mutate(MutateOp::clear, JobSet::scheduled, nullptr,
+                                [&](std::error_code ec) { durable.set_value(ec); });
+  EXPECT_EQ(cleared.value(), 1u);
+  EXPECT_FALSE(durable.get_future().get());
+  EXPECT_EQ(store_->mutate(MutateOp::kill, JobSet::dead, by_jid("mut-00001"), nullptr).value(), 0u);
+  reopen();
+  auto s = store_->stats();
+  EXPECT_EQ(s.scheduled, 0u);
+  EXPECT_EQ(s.dead, 1u);
+  EXPECT_EQ(store_->list(JobSet::dead, 10).value()[0].jid, "mut-00001");
+}
+
+}  // namespace
+}  // namespace depot::jobs
