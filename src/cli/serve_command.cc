@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "jobs/store.h"
+#include "protocol/faktory/handler.h"
 #include "server/config.h"
 #include "server/serve.h"
 
@@ -11,10 +13,29 @@ namespace depot::cli {
 
 namespace {
 
-// Protocol faces register here as they are built, e.g.
-//   DEPOT_TRY(server.register_face("jobs", std::make_shared<faktory::Handler>(...)));
-server::StartupResult<void> install_faces(server::Server& /*server*/,
-                                          server::ServeContext& /*context*/) {
+// Every protocol face this build serves registers here.
+server::StartupResult<void> install_faces(server::Server& server, server::ServeContext& context) {
+  const server::ServerConfig& config = context.config;
+  if (config.jobs_listen) {
+    auto store = jobs::JobStore::open({context.data_dir.path() / "jobs", &context.sync, {}, {}});
+    if (!store) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot open the job journal in " +
+                                      (context.data_dir.path() / "jobs").string() + ": " +
+                                      store.error().message()};
+    }
+    faktory::FaktoryOptions options;
+    options.password = config.password;
+    options.max_job_bytes = config.max_job_size;
+    auto service = std::make_shared<faktory::FaktoryService>(
+        std::move(store).value(), server.io_context().get_executor(), options);
+    service->start();
+    context.at_shutdown.push_back([service] { service->stop(); });
+    server::ConnectionOptions connection;
+    connection.max_read_buffer = config.max_job_size + 64 * 1024;
+    DEPOT_TRY(server.register_face("jobs", std::make_shared<faktory::FaktoryHandler>(service),
+                                   connection));
+  }
   return success();
 }
 

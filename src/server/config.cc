@@ -64,6 +64,21 @@ ParseResult<void> apply_min_free_space(ServerConfig& config, std::string_view te
   return success();
 }
 
+ParseResult<void> apply_password(ServerConfig& config, std::string_view text) {
+  if (text.empty()) {
+    config.password.reset();
+  } else {
+    config.password = std::string(text);
+  }
+  return success();
+}
+
+ParseResult<void> apply_max_job_size(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.max_job_size, parse_size(text));
+  if (config.max_job_size == 0) return std::string("must be more than 0 bytes");
+  return success();
+}
+
 ParseResult<void> apply_config_file(ServerConfig& config, std::string_view text) {
   config.config_file = std::filesystem::path(text);
   return success();
@@ -74,7 +89,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 11> all_settings = {{
+const std::array<Setting, 13> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -118,6 +133,15 @@ const std::array<Setting, 11> all_settings = {{
      "SIZE", "Refuse to start when the data directory's file system has less free space than this",
      "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 64MiB)",
      apply_min_free_space, [](const ServerConfig& c) { return format_size(c.min_free_space); }},
+    {"password", "--password", "DEPOT_PASSWORD", "password", TomlKind::text, "PASSWORD",
+     "Password Faktory clients must present (as in FAKTORY_URL=tcp://:PASSWORD@host:7419); "
+     "empty: none",
+     "any text", apply_password,
+     [](const ServerConfig& c) { return std::string(c.password ? "(set)" : "none"); }},
+    {"max_job_size", "--max-job-size", "DEPOT_MAX_JOB_SIZE", "max_job_size", TomlKind::size, "SIZE",
+     "Largest Faktory job (its JSON) that PUSH accepts",
+     "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 1MiB)", apply_max_job_size,
+     [](const ServerConfig& c) { return format_size(c.max_job_size); }},
 }};
 
 // A setting's text and a description of where it came from, for error messages.

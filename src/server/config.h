@@ -39,6 +39,8 @@ struct ServerConfig {
   std::chrono::milliseconds shutdown_grace{10'000};
   std::chrono::milliseconds idle_timeout{5 * 60'000};  // 0 disables
   uint64_t min_free_space = 64ull << 20;
+  std::optional<std::string> password;  // Faktory clients must present it (HELLO pwdhash)
+  uint64_t max_job_size = 1ull << 20;   // larger Faktory jobs are refused
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
 
   // "jobs", "amqp", "kafka", "http" with their addresses, in that order.

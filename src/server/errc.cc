@@ -20,6 +20,8 @@ class ServerCategory final : public std::error_category {
         return "too little free space for the data directory";
       case errc::listen_failed:
         return "cannot listen on the configured address";
+      case errc::storage_failed:
+        return "a store in the data directory cannot be opened";
       case errc::request_too_large:
         return "request is larger than the connection's read buffer";
       case errc::idle_timeout:

@@ -16,6 +16,7 @@ enum class errc {
   data_dir_unusable,    // cannot create, lock or write the data directory
   low_disk_space,       // the data directory's file system is below the configured minimum
   listen_failed,        // a face could not bind its address
+  storage_failed,       // a face's store in the data directory cannot be opened or recovered
   // Connection.
   request_too_large,  // the peer sent more than the read buffer holds without completing a request
   idle_timeout,       // the peer sent nothing for idle_timeout

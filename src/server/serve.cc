@@ -28,7 +28,17 @@ int run_serve(const ServerConfig& config, const FaceInstaller& install_faces) {
                config.config_file ? ", config " + config.config_file->string() : "");
 
   storage::SyncService sync(config.fsync);
-  ServeContext context{config, data_dir.value(), sync};
+  ServeContext context{config, data_dir.value(), sync, {}};
+  // Faces' stores must close before `sync` goes, on every path out of here.
+  struct ShutdownHooks {
+    ServeContext& context;
+    void run() {
+      for (auto& hook : context.at_shutdown)
+        hook();
+      context.at_shutdown.clear();
+    }
+    ~ShutdownHooks() { run(); }
+  } shutdown_hooks{context};
   if (install_faces) {
     if (auto installed = install_faces(server, context); !installed) {
       spdlog::error("{}", installed.error().message);
@@ -41,6 +51,7 @@ int run_serve(const ServerConfig& config, const FaceInstaller& install_faces) {
   }
   spdlog::info("ready: listening on {}", server.describe_listeners());
   server.run();
+  shutdown_hooks.run();
 
   // Every connection is closed: nothing can append any more, so this sync is the last word.
   int exit_code = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // `depot serve` from start to exit: data directory, storage services, faces, graceful shutdown.
 #include <functional>
+#include <vector>
 
 #include "server/config.h"
 #include "server/data_dir.h"
@@ -16,6 +17,9 @@ struct ServeContext {
   const ServerConfig& config;
   const DataDir& data_dir;
   storage::SyncService& sync;
+  // Run in order once every connection is closed and before storage is synced and the data
+  // directory unlocked: faces close their stores here.
+  std::vector<std::function<void()>> at_shutdown;
 };
 
 // Registers protocol faces on the server (Server::register_face); the `depot` command passes the

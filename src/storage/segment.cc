@@ -136,7 +136,7 @@ bool Segment::index_is_plausible() const {
 Result<void> Segment::load_or_rebuild_index(bool verify_all) {
   if (verify_all) return rebuild_index(true);
   DEPOT_TRY(uint64_t index_size, index_file_->size());
-  bool usable = index_size % kIndexEntrySize == 0 && (index_size > 0 || size_ == 0);
+  bool usable = index_size % kIndexEntrySize == 0;
   if (usable && index_size > 0) {
     Bytes raw(index_size);
     DEPOT_TRY(size_t got, index_file_->read_at(0, raw));
@@ -156,15 +156,20 @@ Result<void> Segment::load_or_rebuild_index(bool verify_all) {
     usable = h && h.value().base_offset == base_offset_ + last.relative_offset;
   }
   if (!usable) {
-    spdlog::warn("segment {}: index is missing or damaged; rebuilding it from the log",
+    spdlog::warn("segment {}: index is damaged; rebuilding it from the log",
                  segment_log_path(dir_, base_offset_).string());
+    index_.clear();
     return rebuild_index(false);
   }
+  // An empty index is normal for a small segment (entries start after index_interval bytes); a
+  // deleted one costs a scan of the whole segment here, which also restores it.
   persisted_entries_ = index_.size();
   if (!index_.empty()) max_timestamp_ = index_.back().max_timestamp;
   // Recover what follows the last entry, checking CRCs there.
   uint64_t from = index_.empty() ? 0 : index_.back().position;
-  return recover_tail(from, true);
+  DEPOT_TRY(recover_tail(from, true));
+  if (persisted_entries_ < index_.size()) DEPOT_TRY(write_pending_index_entries());
+  return success();
 }
 
 Result<void> Segment::rebuild_index(bool verify) {

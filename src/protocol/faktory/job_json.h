@@ -1,0 +1,43 @@
+#pragma once
+// The Faktory job JSON <-> jobs::Job. Parsing applies Faktory 1.10.0's PUSH validation and
+// defaults (shared/reference/faktory.md §4); writing produces what its FETCH returns. `args` and
+// `custom` are kept as the client's exact text, so parse_job(write_job(j)) == j for any job
+// parse_job returned.
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "jobs/job.h"
+#include "protocol/faktory/errors.h"
+
+namespace depot::faktory {
+
+// One job of a PUSHB that failed validation; the reply maps jid -> error text.
+struct RejectedJob {
+  std::string jid;
+  std::string error;
+
+  bool operator==(const RejectedJob&) const = default;
+};
+
+using BulkItem = std::variant<jobs::Job, RejectedJob>;
+
+// A job as PUSH sends it. Errors carry Faktory's texts: "invalid JSON: ..." for malformed JSON or
+// a field of the wrong type, else the validation message ("jobs must have a jobtype parameter").
+// created_at is left 0 when absent, for the store to set.
+ParseResult<jobs::Job> parse_job(std::string_view json);
+
+// The array of jobs PUSHB sends. Malformed JSON fails the whole command (as in Faktory); a job
+// that fails validation becomes a RejectedJob and the others still count.
+ParseResult<std::vector<BulkItem>> parse_jobs(std::string_view json);
+
+// The job as FETCH returns it.
+std::string write_job(const jobs::Job& job);
+void append_job(std::string& out, const jobs::Job& job);
+
+// PUSHB's reply: {"jid":"error",...}, or {} when every job was accepted. Like Go's map, a jid
+// rejected twice appears once, with its last error.
+std::string write_rejections(const std::vector<RejectedJob>& rejected);
+
+}  // namespace depot::faktory

@@ -1,0 +1,66 @@
+// Spawns a real depot for interop tests: a fresh data directory, free ports, faces other than the
+// ones asked for turned off, and a stop() that sends SIGTERM and checks the exit status.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const depotBinary =
+  process.env.DEPOT_BINARY ?? path.resolve(import.meta.dirname, "../../build/release/depot");
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitForPort(port, child, deadlineMs = 10000) {
+  const start = Date.now();
+  while (Date.now() - start < deadlineMs) {
+    if (child.exitCode !== null) throw new Error(`depot exited early with ${child.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`depot did not listen on ${port} within ${deadlineMs} ms`);
+}
+
+export async function startDepot({ extraArgs = [], dataDir } = {}) {
+  const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), "depot-interop-"));
+  const jobsPort = await freePort();
+  const args = [
+    "serve", "--data-dir", dir, "--jobs-listen", `127.0.0.1:${jobsPort}`,
+    "--amqp-listen", "off", "--kafka-listen", "off", "--http-listen", "off",
+    "--log-level", "warn", ...extraArgs,
+  ];
+  const child = spawn(depotBinary, args, { stdio: ["ignore", "inherit", "inherit"] });
+  await waitForPort(jobsPort, child);
+  return {
+    dir,
+    jobsPort,
+    url: `tcp://127.0.0.1:${jobsPort}`,
+    child,
+    async stop({ keepData = false } = {}) {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+        child.kill("SIGTERM");
+        const code = await exited;
+        if (code !== 0) throw new Error(`depot exited with ${code} after SIGTERM`);
+      }
+      if (!keepData) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
