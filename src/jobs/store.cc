@@ -5,6 +5,7 @@
 #include <random>
 #include <utility>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "jobs/errc.h"
@@ -19,6 +20,27 @@ constexpr uint64_t kJournalSegmentBytes = 64ull << 20;
 UnixNanos system_now() {
   using namespace std::chrono;
   return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Compaction is considered once the journal holds this many records, and runs when they are
+// more than kCompactionRatio times the live ones.
+constexpr int64_t kCompactionMinRecords = 100'000;
+constexpr int64_t kCompactionRatio = 4;
+
+std::filesystem::path generation_path(const std::filesystem::path& dir, uint64_t generation) {
+  return dir / fmt::format("journal-{:06d}", generation);
+}
+
+// "journal-000042" -> 42
+std::optional<uint64_t> parse_generation(std::string_view name) {
+  constexpr std::string_view kPrefix = "journal-";
+  if (!name.starts_with(kPrefix) || name.size() == kPrefix.size()) return std::nullopt;
+  uint64_t generation = 0;
+  for (char c : name.substr(kPrefix.size())) {
+    if (c < '0' || c > '9') return std::nullopt;
+    generation = generation * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return generation;
 }
 
 bool all_queues(std::span<const std::string> names) {
@@ -55,16 +77,109 @@ JobStore::~JobStore() {
   (void)close();
 }
 
-Result<std::unique_ptr<JobStore>> JobStore::open(StoreOptions options) {
-  std::unique_ptr<JobStore> store(new JobStore(std::move(options)));
+Result<std::shared_ptr<storage::Log>> JobStore::open_journal(const std::filesystem::path& path) {
   storage::LogConfig config;
   config.segment_bytes = kJournalSegmentBytes;
-  auto clock = store->options_.clock;
-  DEPOT_TRY(store->journal_,
-            storage::Log::open({store->options_.dir, config, store->options_.sync, nullptr,
-                                [clock] { return clock() / 1'000'000; }}));
+  auto clock = options_.clock;
+  return storage::Log::open(
+      {path, config, options_.sync, nullptr, [clock] { return clock() / 1'000'000; }});
+}
+
+Result<std::unique_ptr<JobStore>> JobStore::open(StoreOptions options) {
+  std::unique_ptr<JobStore> store(new JobStore(std::move(options)));
+  const auto& dir = store->options_.dir;
+  storage::FileSystem& fs = storage::posix_file_system();
+  DEPOT_TRY(fs.create_directories(dir));
+  // The newest complete generation is the journal. A ".tmp" one is a compaction that never
+  // finished; older ones were replaced by a compaction that did.
+  DEPOT_TRY(auto names, fs.list(dir));
+  std::vector<uint64_t> generations;
+  for (const auto& name : names) {
+    if (name.ends_with(".tmp")) {
+      DEPOT_TRY(fs.remove_all(dir / name));
+    } else if (auto generation = parse_generation(name)) {
+      generations.push_back(*generation);
+    }
+  }
+  std::sort(generations.begin(), generations.end());
+  if (!generations.empty()) store->generation_ = generations.back();
+  for (uint64_t old : generations) {
+    if (old != store->generation_) DEPOT_TRY(fs.remove_all(generation_path(dir, old)));
+  }
+  DEPOT_TRY(store->journal_, store->open_journal(generation_path(dir, store->generation_)));
   DEPOT_TRY(store->replay());
   return store;
+}
+
+Result<JobStore::CompactionStats> JobStore::compact() {
+  std::lock_guard lock(mutex_);
+  return compact_locked();
+}
+
+Result<JobStore::CompactionStats> JobStore::compact_locked() {
+  CompactionStats stats;
+  stats.records_before = journal_->log_end_offset() - journal_->log_start_offset();
+  storage::FileSystem& fs = storage::posix_file_system();
+  const uint64_t next = generation_ + 1;
+  const auto final_path = generation_path(options_.dir, next);
+  const auto tmp_path = std::filesystem::path(final_path.string() + ".tmp");
+  DEPOT_TRY(fs.remove_all(tmp_path));
+  DEPOT_TRY(auto fresh, open_journal(tmp_path));
+
+  auto copy = [&](const std::string& key, const JournalRecord& record) -> Result<int64_t> {
+    storage::RecordBatchBuilder builder;
+    Bytes value = encode_record(record);
+    builder.add(as_bytes(key), ByteSpan(value), options_.clock() / 1'000'000);
+    Bytes batch = builder.build();
+    DEPOT_TRY(auto appended, fresh->append(batch));
+    return appended.base_offset;
+  };
+  // Same jobs, same order, new offsets.
+  std::map<std::string, QueueState, std::less<>> queues;
+  for (const auto& [name, queue] : queues_) {
+    QueueState& copied = queues[name];
+    copied.paused = queue.paused;
+    if (queue.paused) {
+      DEPOT_TRY(copy({}, JournalRecord{RecordKind::queue_paused, {}, name, 0, 0}));
+    }
+    for (int64_t offset : queue.ready) {
+      DEPOT_TRY(JournalRecord record, read_locked(offset));
+      DEPOT_TRY(int64_t moved, copy(record.job.jid, record));
+      copied.ready.push_back(moved);
+    }
+  }
+  TimedSet scheduled, retries, dead;
+  for (auto [from, to] : {std::pair{&scheduled_, &scheduled}, std::pair{&retries_, &retries},
+                          std::pair{&dead_, &dead}}) {
+    for (const auto& [due, offset] : *from) {
+      DEPOT_TRY(JournalRecord record, read_locked(offset));
+      DEPOT_TRY(int64_t moved, copy(record.job.jid, record));
+      to->emplace(due, moved);
+    }
+  }
+  for (const auto& [jid, r] : working_) {
+    DEPOT_TRY(
+        copy(jid, JournalRecord{RecordKind::working, r.job, r.wid, r.reserved_at, r.expires_at}));
+  }
+  stats.records_after = fresh->log_end_offset();
+  DEPOT_TRY(fresh->close());
+  fresh.reset();
+  // The rename is the switch: before it the old generation is the journal, after it the new one.
+  DEPOT_TRY(fs.rename(tmp_path, final_path));
+  DEPOT_TRY(fs.sync_directory(options_.dir));
+  DEPOT_TRY(auto reopened, open_journal(final_path));
+  auto old = std::exchange(journal_, std::move(reopened));
+  generation_ = next;
+  queues_ = std::move(queues);
+  scheduled_ = std::move(scheduled);
+  retries_ = std::move(retries);
+  dead_ = std::move(dead);
+  if (auto removed = old->remove(); !removed) {
+    spdlog::warn("jobs: could not delete the old journal: {}", removed.error().message());
+  }
+  spdlog::info("jobs: compacted the journal from {} to {} records", stats.records_before,
+               stats.records_after);
+  return stats;
 }
 
 Result<void> JobStore::replay() {
@@ -372,6 +487,15 @@ Result<void> JobStore::tick() {
       release_unique_locked(record.job);
     }
     std::erase_if(unique_locks_, [now](const auto& entry) { return entry.second.until <= now; });
+
+    int64_t live = static_cast<int64_t>(scheduled_.size() + retries_.size() + dead_.size() +
+                                        working_.size() + queues_.size());
+    for (const auto& [name, queue] : queues_)
+      live += static_cast<int64_t>(queue.ready.size());
+    const int64_t records = journal_->log_end_offset() - journal_->log_start_offset();
+    if (records > kCompactionMinRecords && records > kCompactionRatio * live) {
+      DEPOT_TRY(compact_locked());
+    }
   }
   notify(woken);
   return success();

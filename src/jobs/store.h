@@ -104,6 +104,15 @@ class JobStore {
   // a blocked FETCH can wake up.
   void set_ready_listener(std::function<void(const std::string& queue)> listener);
 
+  // Rewrites the journal with only what is live (waiting, scheduled, retrying, dead and reserved
+  // jobs, and pause flags) and switches to it, so the journal stays proportional to live jobs.
+  // tick() runs it when the journal holds several times more records than live jobs.
+  struct CompactionStats {
+    int64_t records_before = 0;
+    int64_t records_after = 0;
+  };
+  Result<CompactionStats> compact();
+
   Result<void> close();
 
  private:
@@ -124,6 +133,8 @@ class JobStore {
   using TimedSet = std::set<std::pair<UnixNanos, int64_t>>;  // (due or died-at, journal offset)
 
   explicit JobStore(StoreOptions options);
+  Result<std::shared_ptr<storage::Log>> open_journal(const std::filesystem::path& path);
+  Result<CompactionStats> compact_locked();
   Result<void> replay();
   // Appends one record; returns its offset. `durable` (if any) fires when it is durable.
   Result<int64_t> append_locked(const std::string& key, const std::optional<JournalRecord>& record,
@@ -141,6 +152,7 @@ class JobStore {
 
   StoreOptions options_;
   std::shared_ptr<storage::Log> journal_;
+  uint64_t generation_ = 0;  // the journal lives in <dir>/journal-<generation>
   mutable std::mutex mutex_;
   std::map<std::string, QueueState, std::less<>> queues_;
   TimedSet scheduled_;

@@ -372,3 +372,61 @@ TEST_F(JobStoreTest, MutateKillsRequeuesDiscardsAndClears) {
 
 }  // namespace
 }  // namespace depot::jobs
+
+namespace depot::jobs {
+namespace {
+
+TEST_F(JobStoreTest, CompactionKeepsOnlyLiveJobsAndSurvivesRestart) {
+  // Lots of history: 300 jobs pushed, fetched and acked; a few of every kind left live.
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_FALSE(push(make_job("done-" + std::to_string(1000 + i))));
+    ASSERT_TRUE(fetch());
+    ack("done-" + std::to_string(1000 + i));
+  }
+  for (int i = 0; i < 3; ++i)
+    ASSERT_FALSE(push(make_job("wait-000" + std::to_string(i))));
+  ASSERT_FALSE(push(make_job("mail-0001", "mail")));
+  std::vector<std::string> mail = {"mail"};
+  ASSERT_TRUE(store_->pause_queues(mail));
+  Job later = make_job("later-001");
+  later.at = now_ + 100 * kSecond;
+  ASSERT_FALSE(push(later));
+  Job retried = make_job("retry-001", "other");
+  ASSERT_FALSE(push(retried));
+  ASSERT_TRUE(fetch({"other"}));
+  fail("retry-001");
+  ASSERT_FALSE(push(make_job("busy-0001", "busy")));
+  ASSERT_TRUE(fetch({"busy"}));
+  const StoreStats before = store_->stats();
+
+  auto compacted = store_->compact();
+  ASSERT_TRUE(compacted) << compacted.error().message();
+  EXPECT_GT(compacted.value().records_before, 900);
+  EXPECT_LE(compacted.value().records_after, 10);
+  auto check = [&] {
+    StoreStats s = store_->stats();
+    EXPECT_EQ(s.queues.at("default"), 3u);
+    EXPECT_EQ(s.queues.at("mail"), 1u);
+    EXPECT_EQ(s.paused, mail);
+    EXPECT_EQ(s.scheduled, 1u);
+    EXPECT_EQ(s.retries, 1u);
+    EXPECT_EQ(s.working, 1u);
+  };
+  check();
+  EXPECT_EQ(store_->stats().queues, before.queues);
+  // Appends continue in the new journal, and a restart finds the compacted state.
+  ASSERT_FALSE(push(make_job("wait-0003")));
+  reopen();
+  StoreStats s = store_->stats();
+  EXPECT_EQ(s.queues.at("default"), 4u);
+  EXPECT_EQ(s.working, 1u);
+  EXPECT_EQ(fetch()->jid, "wait-0000");
+  ack("busy-0001");
+  EXPECT_EQ(store_->list(JobSet::retries, 10).value()[0].failure->message, "boom");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path() / "jobs"),
+                          std::filesystem::directory_iterator()),
+            1);  // the old generation is gone
+}
+
+}  // namespace
+}  // namespace depot::jobs
