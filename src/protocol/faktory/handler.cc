@@ -26,6 +26,7 @@ using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kFaktoryVersion = "1.10.0";
+constexpr std::chrono::milliseconds kHandshakeTimeout{2000};
 
 jobs::UnixNanos now_nanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -165,6 +166,18 @@ awaitable<std::optional<std::pair<std::string, std::string>>> Session::read_line
 }
 
 awaitable<bool> Session::handshake() {
+  // Faktory gives a client 2 s to complete the handshake; a silent one is closed.
+  asio::steady_timer deadline(conn_.executor(), kHandshakeTimeout);
+  deadline.async_wait([&conn = conn_](const boost::system::error_code& ec) {
+    if (!ec) {
+      spdlog::info("{}: no HELLO within {} ms; closing", conn.name(), kHandshakeTimeout.count());
+      conn.close();
+    }
+  });
+  struct CancelOnExit {
+    asio::steady_timer& timer;
+    ~CancelOnExit() { timer.cancel(); }
+  } cancel_on_exit{deadline};
   std::optional<Challenge> challenge;
   if (service_.options().password) challenge = random_challenge();
   co_await reply(greeting(challenge));
@@ -213,6 +226,12 @@ awaitable<void> Session::run() {
     service_.count_command();
     if (line->first == "HELLO") {  // only the first line may be a HELLO
       co_await reply_error(error(std::string(text::kUnknownCommand) + "HELLO"));
+      continue;
+    }
+    if (line->first == "PUSH" && line->second.size() > service_.options().max_job_bytes) {
+      co_await reply_error(
+          error(fmt::format("job too large: {} bytes, the limit is {} bytes", line->second.size(),
+                            service_.options().max_job_bytes)));
       continue;
     }
     auto parsed = parse_command(line->first, line->second);
