@@ -165,18 +165,19 @@ TEST_F(ServerConnectionTest, OversizedRequestIsReportedThenClosed) {
 
 TEST_F(ServerConnectionTest, IdleConnectionIsClosedActiveOneIsNot) {
   ConnectionOptions options;
-  options.idle_timeout = 150ms;
+  // Generous margins: a loaded CI machine may delay any of these steps by a few hundred ms.
+  options.idle_timeout = 800ms;
   start(options);
   TestClient idle(port_);
   TestClient active(port_);
   auto begin = Clock::now();
-  for (int i = 0; i < 4; ++i) {
-    std::this_thread::sleep_for(60ms);
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(200ms);
     ASSERT_TRUE(active.send("ping\n"));
     ASSERT_EQ(active.read_line(), "ping\n") << "active connection closed after " << i << " pings";
   }
-  EXPECT_TRUE(idle.wait_closed(1s));
-  EXPECT_GE(Clock::now() - begin, 140ms);
+  EXPECT_TRUE(idle.wait_closed(3s));
+  EXPECT_GE(Clock::now() - begin, 790ms);
   ASSERT_TRUE(active.send("still here\n"));
   EXPECT_EQ(active.read_line(), "still here\n");
 }
@@ -223,19 +224,19 @@ TEST_F(ServerConnectionTest, StopLetsInFlightRequestFinishAndClosesIdleConnectio
   TestClient idle(port_);
   ASSERT_TRUE(idle.send("warm up\n"));
   ASSERT_EQ(idle.read_line(), "warm up\n");
-  ASSERT_TRUE(busy.send("sleep 300 done\n"));
+  ASSERT_TRUE(busy.send("sleep 2000 done\n"));
   ASSERT_TRUE(eventually([&] { return handler_->requests_started == 2; }));
 
   auto begin = Clock::now();
   server_->stop();
-  EXPECT_TRUE(idle.wait_closed(1s));
-  EXPECT_LT(Clock::now() - begin, 250ms) << "the idle connection waited for the busy one";
+  EXPECT_TRUE(idle.wait_closed(3s));
+  EXPECT_LT(Clock::now() - begin, 1500ms) << "the idle connection waited for the busy one";
   EXPECT_TRUE(eventually([&] { return !TestClient(port_).connected(); }))
       << "still accepting after stop";
 
   EXPECT_EQ(busy.read_line(), "done\n");
   EXPECT_TRUE(busy.wait_closed());
-  EXPECT_TRUE(wait_stopped(1s));
+  EXPECT_TRUE(wait_stopped(3s));
 }
 
 TEST_F(ServerConnectionTest, GraceExpiryClosesWhatIsStillBusy) {
@@ -245,9 +246,9 @@ TEST_F(ServerConnectionTest, GraceExpiryClosesWhatIsStillBusy) {
   ASSERT_TRUE(eventually([&] { return handler_->requests_started == 1; }));
   auto begin = Clock::now();
   server_->stop();
-  EXPECT_TRUE(busy.wait_closed(1s));
-  EXPECT_TRUE(wait_stopped(1s));
-  EXPECT_LT(Clock::now() - begin, 600ms);
+  EXPECT_TRUE(busy.wait_closed(3s));
+  EXPECT_TRUE(wait_stopped(3s));
+  EXPECT_LT(Clock::now() - begin, 5s);
 }
 
 TEST_F(ServerConnectionTest, SecondStopClosesBusyConnectionsAtOnce) {
@@ -260,9 +261,9 @@ TEST_F(ServerConnectionTest, SecondStopClosesBusyConnectionsAtOnce) {
   std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(stopped_) << "the busy request was not given its grace period";
   server_->stop();
-  EXPECT_TRUE(busy.wait_closed(1s));
-  EXPECT_TRUE(wait_stopped(1s));
-  EXPECT_LT(Clock::now() - begin, 600ms);
+  EXPECT_TRUE(busy.wait_closed(3s));
+  EXPECT_TRUE(wait_stopped(3s));
+  EXPECT_LT(Clock::now() - begin, 5s);
 }
 
 TEST_F(ServerConnectionTest, RegisteringAnUnknownFaceFails) {
