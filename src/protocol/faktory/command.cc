@@ -40,15 +40,11 @@ Read<void> read_object(std::string_view payload, OnField on_field) {
   json::Document doc(payload);
   auto object = doc.root_object();
   if (!object) return object.error();
-  for (auto member : object.value()) {
-    od::field field;
-    if (auto e = std::move(member).get(field)) return json::syntax_error(e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return json::syntax_error(e);
+  auto fields = json::for_each_field(object.value(), [&](std::string_view key, od::value value) {
     // The key view dies with the next string read; the callback gets its own copy.
-    auto read = on_field(std::string(key), field.value());
-    if (!read) return read;
-  }
+    return on_field(std::string(key), value);
+  });
+  if (!fields) return fields;
   return doc.expect_end();
 }
 
@@ -191,27 +187,25 @@ ParseResult<Command> parse_queue(std::string_view payload) {
   return Command{std::move(queue)};
 }
 
-Read<MutateFilter> read_filter(od::value value) {
+Read<MutateFilter> read_filter(od::value filter_value) {
   MutateFilter filter;
   od::object object;
-  if (auto e = value.get_object().get(object)) return json::syntax_error(e);
-  for (auto member : object) {
-    od::field field;
-    if (auto e = std::move(member).get(field)) return json::syntax_error(e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return json::syntax_error(e);
-    Read<void> read = boost::outcome_v2::success();
-    if (json::key_is(key, "jids")) {
-      read = json::assign(json::read_strings(field.value(), "filter.jids"), filter.jids);
-    } else if (json::key_is(key, "regexp")) {
-      read = json::assign(json::read_string(field.value(), "filter.regexp"), filter.regexp);
-    } else if (json::key_is(key, "jobtype")) {
-      read = json::assign(json::read_string(field.value(), "filter.jobtype"), filter.jobtype);
-    } else {
-      read = json::validate(field.value(), 3);
-    }
-    if (!read) return read.error();
-  }
+  if (auto e = filter_value.get_object().get(object)) return json::syntax_error(e);
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value value) -> Read<void> {
+        Read<void> read = boost::outcome_v2::success();
+        if (json::key_is(key, "jids")) {
+          read = json::assign(json::read_strings(value, "filter.jids"), filter.jids);
+        } else if (json::key_is(key, "regexp")) {
+          read = json::assign(json::read_string(value, "filter.regexp"), filter.regexp);
+        } else if (json::key_is(key, "jobtype")) {
+          read = json::assign(json::read_string(value, "filter.jobtype"), filter.jobtype);
+        } else {
+          read = json::validate(value, 3);
+        }
+        return read;
+      });
+  if (!fields) return fields.error();
   return filter;
 }
 

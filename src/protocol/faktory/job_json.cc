@@ -79,66 +79,61 @@ Read<int32_t> read_int32(od::value value, std::string_view field) {
 
 Read<jobs::Failure> read_failure(od::object object) {
   jobs::Failure failure;
-  for (auto member : object) {
-    od::field field;
-    if (auto e = std::move(member).get(field)) return json::syntax_error(e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return json::syntax_error(e);
-    od::value value = field.value();
-    Read<void> read = boost::outcome_v2::success();
-    if (json::key_is(key, "retry_count")) {
-      read = json::assign(read_int32(value, "failure.retry_count"), failure.retry_count);
-    } else if (json::key_is(key, "remaining")) {
-      read = json::assign(read_int32(value, "failure.remaining"), failure.remaining);
-    } else if (json::key_is(key, "failed_at")) {
-      read = json::assign(read_server_time(value, "failure.failed_at"), failure.failed_at);
-    } else if (json::key_is(key, "next_at")) {
-      read = json::assign(read_server_time(value, "failure.next_at"), failure.next_at);
-    } else if (json::key_is(key, "message")) {
-      read = json::assign(json::read_string(value, "failure.message"), failure.message);
-    } else if (json::key_is(key, "errtype")) {
-      read = json::assign(json::read_string(value, "failure.errtype"), failure.errtype);
-    } else if (json::key_is(key, "backtrace")) {
-      read = json::assign(json::read_strings(value, "failure.backtrace"), failure.backtrace);
-    } else {
-      read = json::validate(value, 3);
-    }
-    if (!read) return read.error();
-  }
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value value) -> Read<void> {
+        Read<void> read = boost::outcome_v2::success();
+        if (json::key_is(key, "retry_count")) {
+          read = json::assign(read_int32(value, "failure.retry_count"), failure.retry_count);
+        } else if (json::key_is(key, "remaining")) {
+          read = json::assign(read_int32(value, "failure.remaining"), failure.remaining);
+        } else if (json::key_is(key, "failed_at")) {
+          read = json::assign(read_server_time(value, "failure.failed_at"), failure.failed_at);
+        } else if (json::key_is(key, "next_at")) {
+          read = json::assign(read_server_time(value, "failure.next_at"), failure.next_at);
+        } else if (json::key_is(key, "message")) {
+          read = json::assign(json::read_string(value, "failure.message"), failure.message);
+        } else if (json::key_is(key, "errtype")) {
+          read = json::assign(json::read_string(value, "failure.errtype"), failure.errtype);
+        } else if (json::key_is(key, "backtrace")) {
+          read = json::assign(json::read_strings(value, "failure.backtrace"), failure.backtrace);
+        } else {
+          read = json::validate(value, 3);
+        }
+        return read;
+      });
+  if (!fields) return fields.error();
   return failure;
 }
 
 // depot's extensions read from custom (Faktory Enterprise's names): unique_for in seconds and
 // expires_at as RFC 3339. A value of another type is the client's business and is ignored.
 Read<void> read_custom_fields(od::object object, jobs::Job& job) {
-  for (auto member : object) {
-    od::field field;
-    if (auto e = std::move(member).get(field)) return json::syntax_error(e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return json::syntax_error(e);
-    od::value value = field.value();
-    od::json_type type;
-    if (auto e = value.type().get(type)) return json::syntax_error(e);
-    // Custom is a Go map: its keys match exactly, not case-insensitively.
-    if (key == "unique_for" && type == od::json_type::number) {
-      int64_t seconds = 0;
-      if (value.get_int64().get(seconds)) {
-        double real = 0;
-        if (auto e = value.get_double().get(real)) return json::syntax_error(e);
-        // Clamped before the conversion, which is undefined out of range.
-        real = std::clamp(real, -9.2e18, 9.2e18);
-        seconds = static_cast<int64_t>(real);
-      }
-      job.unique_for = seconds;
-    } else if (key == "expires_at" && type == od::json_type::string) {
-      std::string_view text;
-      if (auto e = value.get_string().get(text)) return json::syntax_error(e);
-      job.expires_at = parse_rfc3339(text).value_or(0);
-    } else {
-      auto valid = json::validate(value, 4);
-      if (!valid) return valid;
-    }
-  }
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value value) -> Read<void> {
+        od::json_type type;
+        if (auto e = value.type().get(type)) return json::syntax_error(e);
+        // Custom is a Go map: its keys match exactly, not case-insensitively.
+        if (key == "unique_for" && type == od::json_type::number) {
+          int64_t seconds = 0;
+          if (value.get_int64().get(seconds)) {
+            double real = 0;
+            if (auto e = value.get_double().get(real)) return json::syntax_error(e);
+            // Clamped before the conversion, which is undefined out of range.
+            real = std::clamp(real, -9.2e18, 9.2e18);
+            seconds = static_cast<int64_t>(real);
+          }
+          job.unique_for = seconds;
+        } else if (key == "expires_at" && type == od::json_type::string) {
+          std::string_view text;
+          if (auto e = value.get_string().get(text)) return json::syntax_error(e);
+          job.expires_at = parse_rfc3339(text).value_or(0);
+        } else {
+          auto valid = json::validate(value, 4);
+          if (!valid) return valid;
+        }
+        return boost::outcome_v2::success();
+      });
+  if (!fields) return fields.error();
   return boost::outcome_v2::success();
 }
 
@@ -201,46 +196,45 @@ Read<JobRead> read_job(od::object object, json::Document& doc) {
   std::string at;
   std::optional<int64_t> reserve_for;
   std::optional<int64_t> retry;
-  for (auto member : object) {
-    od::field field;
-    if (auto e = std::move(member).get(field)) return json::syntax_error(e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return json::syntax_error(e);
-    od::value value = field.value();
-    Read<void> read = boost::outcome_v2::success();
-    if (json::key_is(key, "jid")) {
-      read = json::assign(json::read_string(value, "jid"), job.jid);
-    } else if (json::key_is(key, "jobtype")) {
-      read = json::assign(json::read_string(value, "jobtype"), job.jobtype);
-    } else if (json::key_is(key, "queue")) {
-      read = json::assign(json::read_string(value, "queue"), job.queue);
-    } else if (json::key_is(key, "args")) {
-      read = json::assign(read_args(value, doc), args);
-    } else if (json::key_is(key, "custom")) {
-      read = read_custom(value, doc, job);
-    } else if (json::key_is(key, "created_at")) {
-      read = json::assign(read_server_time(value, "created_at"), job.created_at);
-    } else if (json::key_is(key, "enqueued_at")) {
-      read = json::assign(read_server_time(value, "enqueued_at"), job.enqueued_at);
-    } else if (json::key_is(key, "at")) {
-      read = json::assign(json::read_string(value, "at"), at);
-    } else if (json::key_is(key, "reserve_for")) {
-      // Below int32 is refused as malformed; above 86400 with Faktory's own message, below.
-      read = json::assign(json::read_int(value, "reserve_for", kInt32Min, kInt64Max), reserve_for);
-    } else if (json::key_is(key, "retry")) {
-      read = json::assign(json::read_int(value, "retry", kInt32Min, kInt32Max), retry);
-    } else if (json::key_is(key, "backtrace")) {
-      std::optional<int64_t> lines;
-      read = json::assign(json::read_int(value, "backtrace", kInt32Min, kInt32Max), lines);
-      job.backtrace = lines ? std::optional<int32_t>(static_cast<int32_t>(*lines)) : std::nullopt;
-    } else if (json::key_is(key, "failure")) {
-      read = json::assign(read_optional_failure(value), job.failure);
-    } else {
-      // Fields Faktory's Job has no place for (priority, ...) are dropped, but must be valid.
-      read = json::validate(value, 2);
-    }
-    if (!read) return read.error();
-  }
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value value) -> Read<void> {
+        Read<void> read = boost::outcome_v2::success();
+        if (json::key_is(key, "jid")) {
+          read = json::assign(json::read_string(value, "jid"), job.jid);
+        } else if (json::key_is(key, "jobtype")) {
+          read = json::assign(json::read_string(value, "jobtype"), job.jobtype);
+        } else if (json::key_is(key, "queue")) {
+          read = json::assign(json::read_string(value, "queue"), job.queue);
+        } else if (json::key_is(key, "args")) {
+          read = json::assign(read_args(value, doc), args);
+        } else if (json::key_is(key, "custom")) {
+          read = read_custom(value, doc, job);
+        } else if (json::key_is(key, "created_at")) {
+          read = json::assign(read_server_time(value, "created_at"), job.created_at);
+        } else if (json::key_is(key, "enqueued_at")) {
+          read = json::assign(read_server_time(value, "enqueued_at"), job.enqueued_at);
+        } else if (json::key_is(key, "at")) {
+          read = json::assign(json::read_string(value, "at"), at);
+        } else if (json::key_is(key, "reserve_for")) {
+          // Below int32 is refused as malformed; above 86400 with Faktory's own message, below.
+          read =
+              json::assign(json::read_int(value, "reserve_for", kInt32Min, kInt64Max), reserve_for);
+        } else if (json::key_is(key, "retry")) {
+          read = json::assign(json::read_int(value, "retry", kInt32Min, kInt32Max), retry);
+        } else if (json::key_is(key, "backtrace")) {
+          std::optional<int64_t> lines;
+          read = json::assign(json::read_int(value, "backtrace", kInt32Min, kInt32Max), lines);
+          job.backtrace =
+              lines ? std::optional<int32_t>(static_cast<int32_t>(*lines)) : std::nullopt;
+        } else if (json::key_is(key, "failure")) {
+          read = json::assign(read_optional_failure(value), job.failure);
+        } else {
+          // Fields Faktory's Job has no place for (priority, ...) are dropped, but must be valid.
+          read = json::validate(value, 2);
+        }
+        return read;
+      });
+  if (!fields) return fields.error();
 
   // Faktory's checks, in its order (manager.Push).
   if (job.jid.size() < 8) {

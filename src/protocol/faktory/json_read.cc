@@ -168,6 +168,20 @@ Read<std::vector<std::string>> read_strings(od::value value, std::string_view fi
   return out;
 }
 
+Read<void> for_each_field(
+    od::object object,
+    const std::function<Read<void>(std::string_view key, od::value value)>& visit) {
+  for (auto member : object) {
+    od::field field;
+    if (auto e = std::move(member).get(field)) return syntax_error(e);
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return syntax_error(e);
+    auto visited = visit(key, field.value());
+    if (!visited) return visited;
+  }
+  return success();
+}
+
 Read<void> validate(od::value value, int depth) {
   if (depth > kMaxDepth) return Problem{fmt::format("nested deeper than {} levels", kMaxDepth)};
   od::json_type type;
@@ -187,15 +201,9 @@ Read<void> validate(od::value value, int depth) {
     case od::json_type::object: {
       od::object object;
       if (auto e = value.get_object().get(object)) return syntax_error(e);
-      for (auto member : object) {
-        od::field field;
-        if (auto e = std::move(member).get(field)) return syntax_error(e);
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return syntax_error(e);
-        auto valid = validate(field.value(), depth + 1);
-        if (!valid) return valid;
-      }
-      return success();
+      return for_each_field(object, [depth](std::string_view, od::value member) {
+        return validate(member, depth + 1);
+      });
     }
     case od::json_type::number: {
       double number = 0;

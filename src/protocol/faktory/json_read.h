@@ -5,6 +5,7 @@
 // Faktory uses, is the model: null leaves a field at its zero value, unknown keys are ignored and
 // keys match case-insensitively.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <simdjson.h>
 #include <string>
@@ -69,6 +70,11 @@ Read<void> assign(Read<T> result, U& target) {
   target = std::move(result).value();
   return boost::outcome_v2::success();
 }
+
+// Calls `visit` with each member of `object` in order; stops at the first error it returns.
+Read<void> for_each_field(
+    od::object object,
+    const std::function<Read<void>(std::string_view key, od::value value)>& visit);
 
 // Checks `value` and everything inside it is well-formed JSON.
 Read<void> validate(od::value value, int depth);
