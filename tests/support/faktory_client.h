@@ -71,6 +71,14 @@ class FaktoryClient {
   }
 
  private:
+  // Appends what the socket has to the buffer; false (for good) on EOF, error or timeout.
+  bool receive() {
+    char chunk[4096];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) ok_ = false;
+    if (ok_) buffer_.append(chunk, static_cast<size_t>(n));
+    return ok_;
+  }
   std::string read_line() {
     for (;;) {
       auto end = buffer_.find("\r\n");
@@ -79,13 +87,7 @@ class FaktoryClient {
         buffer_.erase(0, end + 2);
         return line;
       }
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        ok_ = false;
-        return {};
-      }
-      buffer_.append(chunk, static_cast<size_t>(n));
+      if (!receive()) return {};
     }
   }
   std::string read_reply() {
@@ -93,14 +95,8 @@ class FaktoryClient {
     if (!ok_ || line.empty() || line[0] != '$') return line;
     long length = std::stol(line.substr(1));
     if (length < 0) return "";
-    while (ok_ && buffer_.size() < static_cast<size_t>(length) + 2) {
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        ok_ = false;
-        return {};
-      }
-      buffer_.append(chunk, static_cast<size_t>(n));
+    while (buffer_.size() < static_cast<size_t>(length) + 2) {
+      if (!receive()) return {};
     }
     std::string payload = buffer_.substr(0, static_cast<size_t>(length));
     buffer_.erase(0, static_cast<size_t>(length) + 2);

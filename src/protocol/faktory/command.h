@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "jobs/job.h"
+#include "jobs/store.h"
+#include "jobs/workers.h"
 #include "protocol/faktory/errors.h"
 #include "protocol/faktory/framing.h"
 #include "protocol/faktory/job_json.h"
@@ -60,7 +62,8 @@ struct Fail {
   bool operator==(const Fail&) const = default;
 };
 
-enum class WorkerState { running, quiet, terminate };
+// The store's own enums: the wire names map one to one onto them.
+using WorkerState = jobs::WorkerState;
 
 struct Beat {
   std::string wid;
@@ -89,8 +92,8 @@ struct QueueCommand {
   bool operator==(const QueueCommand&) const = default;
 };
 
-enum class MutateOp { kill, requeue, discard, clear };
-enum class MutateTarget { retries, dead, scheduled };
+using MutateOp = jobs::MutateOp;
+using MutateTarget = jobs::JobSet;
 
 struct MutateFilter {
   std::vector<std::string> jids;  // when non-empty, the only criterion

@@ -69,44 +69,6 @@ class DurableWait {
   std::shared_ptr<State> state_;
 };
 
-jobs::WorkerState to_store(WorkerState state) {
-  switch (state) {
-    case WorkerState::running:
-      return jobs::WorkerState::running;
-    case WorkerState::quiet:
-      return jobs::WorkerState::quiet;
-    case WorkerState::terminate:
-      return jobs::WorkerState::terminate;
-  }
-  return jobs::WorkerState::running;
-}
-
-jobs::JobSet to_store(MutateTarget target) {
-  switch (target) {
-    case MutateTarget::retries:
-      return jobs::JobSet::retries;
-    case MutateTarget::dead:
-      return jobs::JobSet::dead;
-    case MutateTarget::scheduled:
-      return jobs::JobSet::scheduled;
-  }
-  return jobs::JobSet::retries;
-}
-
-jobs::MutateOp to_store(MutateOp op) {
-  switch (op) {
-    case MutateOp::kill:
-      return jobs::MutateOp::kill;
-    case MutateOp::requeue:
-      return jobs::MutateOp::requeue;
-    case MutateOp::discard:
-      return jobs::MutateOp::discard;
-    case MutateOp::clear:
-      return jobs::MutateOp::clear;
-  }
-  return jobs::MutateOp::clear;
-}
-
 // One connection's session.
 class Session {
  public:
@@ -377,7 +339,7 @@ awaitable<void> Session::handle(Fail& fail) {
 
 awaitable<void> Session::handle(const Beat& beat) {
   std::optional<jobs::WorkerState> reported;
-  if (beat.current_state) reported = to_store(*beat.current_state);
+  if (beat.current_state) reported = *beat.current_state;
   auto state = service_.workers().beat(beat.wid, reported, now_nanos());
   if (!state) {
     co_await reply_error(error(std::string(text::kUnknownWorker) + beat.wid));
@@ -478,8 +440,7 @@ awaitable<void> Session::handle(const Mutate& mutate) {
     }
   }
   DurableWait wait(conn_.executor());
-  auto changed = service_.store().mutate(to_store(mutate.op), to_store(mutate.target), matches,
-                                         wait.callback());
+  auto changed = service_.store().mutate(mutate.op, mutate.target, matches, wait.callback());
   if (!changed) {
     co_await reply_error(error(std::string(text::kInternalError)));
     co_return;
