@@ -54,6 +54,7 @@ fuzz-run: fuzz
 
 bench: build
 	$(RELEASE_DIR)/depot bench storage --dir build/bench-data
+	$(RELEASE_DIR)/depot bench jobs --dir build/bench-data/jobs
 
 lint: $(RELEASE_DIR)/build.ninja
 	scripts/lint

@@ -11,25 +11,65 @@ BenchCommand::BenchCommand(CLI::App& parent) {
   bench->require_subcommand(1);
   storage_ = bench->add_subcommand(
       "storage", "Storage engine throughput and group-commit latency against the disk of --dir");
-  storage_->add_option("--dir", options_.dir, "Directory on the disk to measure; emptied first")
+  storage_
+      ->add_option("--dir", storage_options_.dir, "Directory on the disk to measure; emptied first")
       ->capture_default_str();
-  storage_->add_option("--total-bytes", options_.total_bytes, "Bytes written per throughput run")
+  storage_
+      ->add_option("--total-bytes", storage_options_.total_bytes,
+                   "Bytes written per throughput run")
       ->capture_default_str();
-  storage_->add_option("--record-bytes", options_.record_bytes, "Bytes per record")
+  storage_->add_option("--record-bytes", storage_options_.record_bytes, "Bytes per record")
       ->capture_default_str();
-  storage_->add_option("--batch-bytes", options_.batch_bytes, "Bytes per record batch")
+  storage_->add_option("--batch-bytes", storage_options_.batch_bytes, "Bytes per record batch")
       ->capture_default_str();
-  storage_->add_option("--appenders", options_.appenders, "Concurrent appender counts to compare")
+  storage_
+      ->add_option("--appenders", storage_options_.appenders,
+                   "Concurrent appender counts to compare")
       ->capture_default_str()
       ->delimiter(',');
   storage_
-      ->add_option("--seconds", options_.seconds_per_rate_test,
+      ->add_option("--seconds", storage_options_.seconds_per_rate_test,
                    "Duration of each appends/s comparison")
       ->capture_default_str();
+
+  jobs_ = bench->add_subcommand(
+      "jobs",
+      "Job throughput and push-to-fetch latency: depot's Faktory face against beanstalkd and a "
+      "Redis list queue, each a fresh server on this machine");
+  jobs_->add_option("--dir", jobs_options_.dir, "Directory for the servers' data; emptied first")
+      ->capture_default_str();
+  jobs_
+      ->add_option("--targets", jobs_options_.targets,
+                   "Systems to measure: depot-always, depot-never, beanstalkd, "
+                   "beanstalkd-binlog, redis")
+      ->capture_default_str()
+      ->delimiter(',');
+  jobs_
+      ->add_option("--clients", jobs_options_.clients,
+                   "Load shapes as PRODUCERS+WORKERS connections, one request in flight each")
+      ->capture_default_str()
+      ->delimiter(',');
+  jobs_->add_option("--seconds", jobs_options_.seconds, "Measured seconds per system and shape")
+      ->capture_default_str();
+  jobs_->add_option("--warmup", jobs_options_.warmup_seconds, "Unmeasured seconds before each")
+      ->capture_default_str();
+  jobs_->add_option("--job-bytes", jobs_options_.job_bytes, "Size of each job's JSON")
+      ->capture_default_str();
+  jobs_
+      ->add_option("--backlog", jobs_options_.backlog,
+                   "Producers wait while this many jobs are pushed but not yet fetched")
+      ->capture_default_str();
+  jobs_
+      ->add_option("--paced-rate", jobs_options_.paced_rate,
+                   "Jobs/s of the unsaturated 1+1 latency run; 0 skips it")
+      ->capture_default_str();
+  jobs_->add_option("--depot", jobs_options_.depot_binary, "The depot binary to measure")
+      ->default_str("this one");
 }
 
 int BenchCommand::run() const {
-  return bench::run_storage_bench(options_);
+  if (jobs_->parsed()) return bench::run_jobs_bench(jobs_options_);
+  return bench::run_storage_bench(storage_options_);
 }
 
 }  // namespace depot::cli

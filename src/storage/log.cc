@@ -142,6 +142,7 @@ void Log::when_durable(int64_t offset, DurableCallback done) {
       result = errc::log_failed;
     } else if (options_.sync->policy().mode == FsyncMode::always && offset > durable_offset_) {
       waiters_.emplace(offset, std::move(done));
+      if (gathering_) waiter_arrived_.notify_one();
       if (!sync_pending_) schedule = sync_pending_ = true;
       done = nullptr;
     }
@@ -209,27 +210,22 @@ void Log::gather_appenders() {
   // Appenders completed by the previous sync come back a few microseconds apart; a sync started
   // as soon as the first one returns covers only a few. When the last sync completed a group,
   // wait until their appends stop arriving (no new waiter for kQuiet, at most kMaxWait) so one
-  // fdatasync covers the whole wave. A lone appender waits for nothing.
+  // fdatasync covers the whole wave. A lone appender waits for nothing. The sync thread sleeps
+  // while it waits: spinning would take the CPU the appenders need to arrive.
   constexpr auto kQuiet = std::chrono::microseconds(40);
   constexpr auto kMaxWait = std::chrono::microseconds(1000);
-  size_t seen = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (last_sync_group_ <= 1 && waiters_.size() <= 1) return;
-    seen = waiters_.size();
-  }
-  const auto start = std::chrono::steady_clock::now();
-  auto last_arrival = start;
-  for (auto now = start; now - start < kMaxWait; now = std::chrono::steady_clock::now()) {
-    std::this_thread::yield();
-    std::lock_guard lock(mutex_);
-    if (waiters_.size() != seen) {
-      seen = waiters_.size();
-      last_arrival = now;
-    } else if (now - last_arrival >= kQuiet) {
-      return;
+  std::unique_lock lock(mutex_);
+  if (last_sync_group_ <= 1 && waiters_.size() <= 1) return;
+  const auto deadline = std::chrono::steady_clock::now() + kMaxWait;
+  gathering_ = true;
+  for (size_t seen = waiters_.size();; seen = waiters_.size()) {
+    auto quiet_until = std::min(deadline, std::chrono::steady_clock::now() + kQuiet);
+    if (!waiter_arrived_.wait_until(lock, quiet_until, [&] { return waiters_.size() != seen; }) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
     }
   }
+  gathering_ = false;
 }
 
 bool Log::has_unsynced_writes() const {

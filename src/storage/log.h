@@ -5,6 +5,7 @@
 // verifying the tail and cutting what is torn. Durability is the SyncService's (group commit).
 //
 // Thread-safe: appends are serialised by one mutex; reads take it only to locate the bytes.
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -135,8 +136,10 @@ class Log : public std::enable_shared_from_this<Log> {
   int64_t durable_offset_ = -1;
   std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
   bool closed_ = false;
-  bool sync_pending_ = false;                        // queued in or running on the SyncService
-  size_t last_sync_group_ = 0;                       // waiters completed by the last sync
+  bool sync_pending_ = false;   // queued in or running on the SyncService
+  size_t last_sync_group_ = 0;  // waiters completed by the last sync
+  bool gathering_ = false;      // the sync thread waits for waiter_arrived_
+  std::condition_variable waiter_arrived_;
   std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
   uint64_t recovered_truncated_bytes_ = 0;
 };

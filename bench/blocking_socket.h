@@ -1,0 +1,120 @@
+#pragma once
+// A blocking loopback TCP client that reads CRLF-terminated lines and counted payloads: enough
+// to speak Faktory's RESP, beanstalkd's text protocol and Redis's RESP from one thread per
+// connection, as their own clients do. Used by the load generators and by the tests that drive
+// a spawned depot.
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdint>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <utility>
+
+namespace depot::bench {
+
+// A loopback port that was free a moment ago (for servers the caller is about to start).
+inline uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Any I/O error, EOF or receive timeout makes ok() false for good.
+class BlockingSocket {
+ public:
+  BlockingSocket(uint16_t port, std::chrono::milliseconds receive_timeout) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(receive_timeout).count();
+    timeval timeout{static_cast<time_t>(micros / 1'000'000),
+                    static_cast<suseconds_t>(micros % 1'000'000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~BlockingSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  BlockingSocket(BlockingSocket&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        ok_(std::exchange(other.ok_, false)),
+        buffer_(std::move(other.buffer_)) {}
+  BlockingSocket& operator=(BlockingSocket&&) = delete;
+  BlockingSocket(const BlockingSocket&) = delete;
+  BlockingSocket& operator=(const BlockingSocket&) = delete;
+
+  bool ok() const { return ok_; }
+
+  bool send(std::string_view bytes) {
+    while (ok_ && !bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) ok_ = false;
+      if (ok_) bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return ok_;
+  }
+
+  // The next line without its CRLF; "" (and ok() false) on error.
+  std::string read_line() {
+    for (size_t searched = 0;;) {
+      auto end = buffer_.find("\r\n", searched);
+      if (end != std::string::npos) {
+        std::string line = buffer_.substr(0, end);
+        buffer_.erase(0, end + 2);
+        return line;
+      }
+      searched = buffer_.empty() ? 0 : buffer_.size() - 1;
+      if (!receive()) return {};
+    }
+  }
+
+  // The next `length` bytes followed by CRLF, which is consumed; "" (and ok() false) on error.
+  std::string read_payload(size_t length) {
+    while (ok_ && buffer_.size() < length + 2) {
+      receive();
+    }
+    if (!ok_) return {};
+    std::string payload = buffer_.substr(0, length);
+    buffer_.erase(0, length + 2);
+    return payload;
+  }
+
+  // True when the peer has closed the connection (EOF within the receive timeout).
+  bool closed_by_peer() {
+    char c;
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+
+  // Wakes a thread blocked on this socket (from another thread); the socket is unusable after.
+  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+ private:
+  bool receive() {
+    char chunk[16 * 1024];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) ok_ = false;
+    if (ok_) buffer_.append(chunk, static_cast<size_t>(n));
+    return ok_;
+  }
+
+  int fd_ = -1;
+  bool ok_ = false;
+  std::string buffer_;
+};
+
+}  // namespace depot::bench
