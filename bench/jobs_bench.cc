@@ -53,7 +53,7 @@ void fail(const std::string& what) {
 }
 
 // A server process for one measurement; its output goes to a log file next to its data. The
-// destructor stops it with SIGTERM (SIGKILL after 5 s).
+// destructor stops it with SIGTERM (SIGKILL after 60 s).
 class ServerProcess {
  public:
   ServerProcess(std::vector<std::string> argv, const std::filesystem::path& log)
@@ -79,7 +79,7 @@ class ServerProcess {
   ~ServerProcess() {
     if (exited_) return;
     ::kill(pid_, SIGTERM);
-    for (auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
+    for (auto deadline = Clock::now() + 60s; Clock::now() < deadline;) {
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
       std::this_thread::sleep_for(10ms);
     }
@@ -108,10 +108,23 @@ class ServerProcess {
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   }
 
+  // Resident set size, from /proc/PID/status.
+  size_t rss_bytes() const {
+    std::FILE* file = std::fopen(fmt::format("/proc/{}/status", pid_).c_str(), "r");
+    if (file == nullptr) return 0;
+    char line[256];
+    size_t kib = 0;
+    while (std::fgets(line, sizeof line, file) != nullptr) {
+      if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) break;
+    }
+    std::fclose(file);
+    return kib * 1024;
+  }
+
   // Returns once `port` accepts connections; throws with the server's log when it exits or
-  // does not listen within 10 s.
-  void wait_listening(uint16_t port) {
-    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
+  // does not listen within `timeout`.
+  void wait_listening(uint16_t port, Clock::duration timeout = 10s) {
+    for (auto deadline = Clock::now() + timeout; Clock::now() < deadline;) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         exited_ = true;
@@ -121,7 +134,7 @@ class ServerProcess {
       if (BlockingSocket(port, 1s).ok()) return;
       std::this_thread::sleep_for(20ms);
     }
-    fail(fmt::format("{} did not listen on port {} within 10 s; its output:\n{}", name_, port,
+    fail(fmt::format("{} did not listen on port {} in time; its output:\n{}", name_, port,
                      log_tail()));
   }
 
@@ -199,6 +212,24 @@ class FaktoryConnection final : public JobConnection {
   void push(std::string_view job) override {
     socket_.send(fmt::format("PUSH {}\r\n", job));
     expect("PUSH", reply_line("PUSH"), "+OK");
+  }
+  // PUSHB with a JSON array of jobs; every job must be accepted.
+  void push_bulk(std::string_view jobs_array) {
+    socket_.send(fmt::format("PUSHB {}\r\n", jobs_array));
+    std::string reply = reply_line("PUSHB");
+    expect("PUSHB", reply, "$");
+    std::string rejected = payload("PUSHB", length_after("PUSHB", reply, 1));
+    if (rejected != "{}") fail("PUSHB: jobs were refused: " + rejected);
+  }
+  // INFO's waiting count for `queue`.
+  size_t queue_size(std::string_view queue) {
+    socket_.send("INFO\r\n");
+    std::string reply = reply_line("INFO");
+    expect("INFO", reply, "$");
+    std::string info = payload("INFO", length_after("INFO", reply, 1));
+    auto at = info.find(fmt::format(R"("{}":)", queue));
+    if (at == std::string::npos) return 0;
+    return std::strtoull(info.c_str() + at + queue.size() + 3, nullptr, 10);
   }
   std::optional<std::string> take() override {
     socket_.send(fmt::format("FETCH {}\r\n", kQueue));
@@ -522,6 +553,118 @@ void print_ratio(const std::vector<Measurement>& results, const std::string& sha
               ratio >= goal ? "met" : "NOT met");
 }
 
+double mib(size_t bytes) {
+  return static_cast<double>(bytes) / (1 << 20);
+}
+
+// Pushes options.memory_jobs jobs into a depot (fsync=never) in PUSHB batches of 1000, then
+// reports its RSS per waiting job, before and after a restart.
+int run_memory_measurement(const JobsBenchOptions& options, const std::filesystem::path& binary) {
+  constexpr size_t kBatch = 1000;
+  constexpr unsigned kConnections = 2;
+  const std::vector<Target> targets = known_targets(binary);
+  const Target& depot = targets.at(1);  // depot-never
+  std::filesystem::path data = options.dir / "memory";
+  std::filesystem::remove_all(data);
+  std::filesystem::create_directories(data);
+  uint16_t port = free_loopback_port();
+  size_t baseline = 0;
+  size_t filled = 0;
+  size_t journal_bytes = 0;
+  double push_seconds = 0;
+  {
+    ServerProcess server(depot.argv(port, data / "data"), data / "server.log");
+    server.wait_listening(port);
+    baseline = server.rss_bytes();
+    std::atomic<size_t> pushed{0};
+    std::atomic<bool> failed{false};
+    std::string first_error;
+    std::mutex error_mutex;
+    auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (unsigned c = 0; c < kConnections; ++c) {
+      threads.emplace_back([&, c] {
+        try {
+          FaktoryConnection connection(port, "");
+          uint64_t sequence = 0;
+          for (size_t batch = c; batch * kBatch < options.memory_jobs && !failed;
+               batch += kConnections) {
+            size_t count = std::min(kBatch, options.memory_jobs - batch * kBatch);
+            std::string array = "[";
+            for (size_t i = 0; i < count; ++i) {
+              if (i > 0) array += ',';
+              array += make_job(c, sequence++, options.job_bytes);
+            }
+            array += ']';
+            connection.push_bulk(array);
+            pushed += count;
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard lock(error_mutex);
+          if (!failed.exchange(true)) first_error = e.what();
+        }
+      });
+    }
+    for (size_t last = 0; pushed < options.memory_jobs && !failed;) {
+      std::this_thread::sleep_for(1s);
+      size_t now = pushed;
+      std::fprintf(stderr, "bench: pushed %zu of %zu jobs (%.0f/s), depot RSS %.0f MiB\n", now,
+                   options.memory_jobs, double(now - last), mib(server.rss_bytes()));
+      last = now;
+    }
+    for (std::thread& thread : threads)
+      thread.join();
+    if (failed) {
+      std::fprintf(stderr, "depot bench jobs: %s\n", first_error.c_str());
+      return 1;
+    }
+    push_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
+    if (waiting != options.memory_jobs) {
+      std::fprintf(stderr, "depot bench jobs: INFO says %zu jobs wait, not %zu\n", waiting,
+                   options.memory_jobs);
+      return 1;
+    }
+    std::this_thread::sleep_for(1s);
+    filled = server.rss_bytes();
+  }
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(data / "data")) {
+    if (entry.is_regular_file()) journal_bytes += entry.file_size();
+  }
+  std::fprintf(stderr, "bench: restarting depot on the same data to measure replay\n");
+  size_t replayed = 0;
+  double replay_seconds = 0;
+  {
+    auto start = Clock::now();
+    ServerProcess server(depot.argv(port, data / "data"), data / "server-restart.log");
+    server.wait_listening(port, std::chrono::minutes(10));
+    replay_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
+    if (waiting != options.memory_jobs) {
+      std::fprintf(stderr, "depot bench jobs: after the restart %zu jobs wait, not %zu\n", waiting,
+                   options.memory_jobs);
+      return 1;
+    }
+    replayed = server.rss_bytes();
+  }
+  std::filesystem::remove_all(options.dir);
+  auto per_job = [&](size_t rss) {
+    return rss > baseline ? double(rss - baseline) / double(options.memory_jobs) : 0.0;
+  };
+  std::printf("\n%zu waiting jobs of %zu bytes, depot fsync=never\n", options.memory_jobs,
+              options.job_bytes);
+  std::printf("  pushed in %.1f s (%.0f jobs/s, PUSHB of %zu over %u connections)\n", push_seconds,
+              double(options.memory_jobs) / push_seconds, kBatch, kConnections);
+  std::printf("  journal on disk           %10.0f MiB\n", mib(journal_bytes));
+  std::printf("  RSS at start              %10.1f MiB\n", mib(baseline));
+  std::printf("  RSS with the jobs waiting %10.1f MiB  (%.1f bytes per waiting job)\n", mib(filled),
+              per_job(filled));
+  std::printf(
+      "  RSS after a restart       %10.1f MiB  (%.1f bytes per waiting job; replay %.1f s)\n",
+      mib(replayed), per_job(replayed), replay_seconds);
+  return 0;
+}
+
 }  // namespace
 
 int run_jobs_bench(const JobsBenchOptions& options) {
@@ -540,6 +683,14 @@ int run_jobs_bench(const JobsBenchOptions& options) {
 
   std::filesystem::path binary = options.depot_binary;
   if (binary.empty()) binary = std::filesystem::read_symlink("/proc/self/exe");
+  if (options.memory_jobs > 0) {
+    try {
+      return run_memory_measurement(options, binary);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "depot bench jobs: %s\n", e.what());
+      return 1;
+    }
+  }
   std::vector<Target> all = known_targets(binary);
   std::vector<const Target*> targets;
   for (const std::string& name : options.targets) {

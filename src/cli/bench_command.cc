@@ -63,6 +63,11 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->add_option("--paced-rate", jobs_options_.paced_rate,
                    "Jobs/s of the unsaturated 1+1 latency run; 0 skips it")
       ->capture_default_str();
+  jobs_
+      ->add_option("--memory-jobs", jobs_options_.memory_jobs,
+                   "Instead: push this many jobs into one depot and report its RSS per waiting "
+                   "job, then restart it and report replay time and RSS")
+      ->capture_default_str();
   jobs_->add_option("--depot", jobs_options_.depot_binary, "The depot binary to measure")
       ->default_str("this one");
 }
