@@ -3,9 +3,12 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "jobs/store.h"
 #include "protocol/faktory/handler.h"
+#include "protocol/faktory/job_json.h"
 #include "server/config.h"
 #include "server/serve.h"
 
@@ -13,11 +16,37 @@ namespace depot::cli {
 
 namespace {
 
+// The config file's [[cron]] entries as the job store takes them. load_config checked them; the
+// Faktory codec has the last word on the job.
+server::StartupResult<std::vector<jobs::PeriodicJob>> periodic_jobs(
+    const server::ServerConfig& config) {
+  std::vector<jobs::PeriodicJob> periodic;
+  for (size_t i = 0; i < config.periodic_jobs.size(); ++i) {
+    const server::PeriodicJob& entry = config.periodic_jobs[i];
+    auto schedule = jobs::CronSchedule::parse(entry.schedule);
+    auto job = faktory::parse_job_template(entry.job);
+    if (!schedule || !job) {
+      return server::StartupError{make_error_code(server::errc::invalid_setting),
+                                  fmt::format("invalid [[cron]] entry {} in {}: {}", i + 1,
+                                              config.config_file.value_or("").string(),
+                                              schedule ? job.error().message : schedule.error())};
+    }
+    periodic.push_back({std::move(schedule).value(), std::move(job).value()});
+  }
+  return periodic;
+}
+
 // Every protocol face this build serves registers here.
 server::StartupResult<void> install_faces(server::Server& server, server::ServeContext& context) {
   const server::ServerConfig& config = context.config;
+  if (!config.jobs_listen && !config.periodic_jobs.empty()) {
+    spdlog::warn("jobs: the jobs face is off, so the {} [[cron]] entries enqueue nothing",
+                 config.periodic_jobs.size());
+  }
   if (config.jobs_listen) {
-    auto store = jobs::JobStore::open({context.data_dir.path() / "jobs", &context.sync, {}, {}});
+    jobs::StoreOptions store_options{context.data_dir.path() / "jobs", &context.sync, {}, {}};
+    DEPOT_TRY(store_options.periodic, periodic_jobs(config));
+    auto store = jobs::JobStore::open(std::move(store_options));
     if (!store) {
       return server::StartupError{make_error_code(server::errc::storage_failed),
                                   "cannot open the job journal in " +
@@ -49,8 +78,10 @@ std::string precedence_note() {
   return "\nEach setting comes from the first of: its flag, its DEPOT_* environment variable, the "
          "--config file, the default.\nConfig file keys: " +
          keys +
-         ".\nExit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 when start-up fails, 2 "
-         "for an invalid setting.";
+         ".\nPeriodic jobs: [[cron]] tables in the config file, as Faktory Enterprise's cron.toml "
+         "(schedule = \"*/5 * * * *\", UTC, and a [cron.job] table with type, queue, args, retry, "
+         "reserve_for, backtrace, custom).\nExit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 "
+         "when start-up fails, 2 for an invalid setting.";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/errc.h"
+#include "storage/crc32c.h"
 #include "storage/record_batch.h"
 
 namespace depot::jobs {
@@ -47,6 +48,13 @@ bool all_queues(std::span<const std::string> names) {
   return names.size() == 1 && names.front() == "*";
 }
 
+// A periodic job's identity: its schedule and a checksum of its job definition, so that editing
+// an entry makes it a new one. Readable in a dump of the journal.
+std::string periodic_key(const PeriodicJob& entry) {
+  const Bytes definition = encode_record(JournalRecord{RecordKind::enqueued, entry.job, {}, 0, 0});
+  return fmt::format("cron {} {:08x}", entry.schedule.text(), storage::crc32c(definition));
+}
+
 }  // namespace
 
 std::string unique_key(const Job& job) {
@@ -63,8 +71,13 @@ int64_t retry_delay_seconds(int32_t retry_count, int random_below_30) {
   return count * count * count * count + 15 + int64_t{random_below_30} * (count + 1);
 }
 
-JobStore::JobStore(StoreOptions options) : options_(std::move(options)) {
+JobStore::JobStore(StoreOptions options)
+    : options_(std::move(options)), jid_random_(std::random_device{}()) {
   if (!options_.clock) options_.clock = system_now;
+  for (PeriodicJob& entry : std::exchange(options_.periodic, {})) {
+    std::string key = periodic_key(entry);
+    periodic_.push_back(Periodic{std::move(entry), std::move(key)});
+  }
   if (!options_.random_below) {
     auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
     options_.random_below = [rng](int n) {
@@ -108,6 +121,10 @@ Result<std::unique_ptr<JobStore>> JobStore::open(StoreOptions options) {
   }
   DEPOT_TRY(store->journal_, store->open_journal(generation_path(dir, store->generation_)));
   DEPOT_TRY(store->replay());
+  for (const Periodic& p : store->periodic_) {
+    spdlog::info("jobs: periodic job {} on queue {} at \"{}\" (UTC)", p.entry.job.jobtype,
+                 p.entry.job.queue, p.entry.schedule.text());
+  }
   return store;
 }
 
@@ -161,6 +178,14 @@ Result<JobStore::CompactionStats> JobStore::compact_locked() {
     DEPOT_TRY(
         copy(jid, JournalRecord{RecordKind::working, r.job, r.wid, r.reserved_at, r.expires_at}));
   }
+  // Entries no longer configured are forgotten; should one come back, it starts afresh.
+  std::map<std::string, UnixNanos> fired;
+  for (const Periodic& p : periodic_) {
+    auto it = periodic_fired_.find(p.key);
+    if (it == periodic_fired_.end() || fired.contains(p.key)) continue;
+    DEPOT_TRY(copy(p.key, JournalRecord{RecordKind::periodic_fired, {}, {}, it->second, 0}));
+    fired.insert(*it);
+  }
   stats.records_after = fresh->log_end_offset();
   DEPOT_TRY(fresh->close());
   fresh.reset();
@@ -174,6 +199,7 @@ Result<JobStore::CompactionStats> JobStore::compact_locked() {
   scheduled_ = std::move(scheduled);
   retries_ = std::move(retries);
   dead_ = std::move(dead);
+  periodic_fired_ = std::move(fired);
   if (auto removed = old->remove(); !removed) {
     spdlog::warn("jobs: could not delete the old journal: {}", removed.error().message());
   }
@@ -232,6 +258,12 @@ Result<void> JobStore::replay() {
           case RecordKind::queue_resumed:
             paused.erase(rec.name);
             continue;
+          case RecordKind::periodic_fired: {
+            // Not cleared by FLUSH: it is the schedule's state, not a job.
+            UnixNanos& fired = periodic_fired_[jid];
+            fired = std::max(fired, rec.since);
+            continue;
+          }
           default:
             break;
         }
@@ -291,13 +323,16 @@ Result<void> JobStore::replay() {
 }
 
 Result<int64_t> JobStore::append_locked(const std::string& key,
-                                        const std::optional<JournalRecord>& record, Done durable) {
+                                        const std::optional<JournalRecord>& record, Done durable,
+                                        const KeyedRecord* also) {
   storage::RecordBatchBuilder builder;
   std::optional<Bytes> value;
   if (record) value = encode_record(*record);
   std::optional<ByteSpan> value_span;
   if (value) value_span = ByteSpan(*value);
-  builder.add(as_bytes(key), value_span, options_.clock() / 1'000'000);
+  const int64_t timestamp_ms = options_.clock() / 1'000'000;
+  builder.add(as_bytes(key), value_span, timestamp_ms);
+  if (also) builder.add(as_bytes(also->key), ByteSpan(encode_record(also->record)), timestamp_ms);
   Bytes batch = builder.build();
   DEPOT_TRY(auto appended, journal_->append(batch));
   if (durable) journal_->when_durable(appended.last_offset, std::move(durable));
@@ -314,10 +349,10 @@ Result<JournalRecord> JobStore::read_locked(int64_t offset) const {
 }
 
 Result<void> JobStore::enqueue_locked(Job job, UnixNanos now, Done durable,
-                                      std::vector<std::string>& woken) {
+                                      std::vector<std::string>& woken, const KeyedRecord* also) {
   job.enqueued_at = now;
   JournalRecord record{RecordKind::enqueued, job, {}, 0, 0};
-  DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
+  DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable), also));
   queues_[job.queue].ready.push_back(offset);
   woken.push_back(job.queue);
   return success();
@@ -327,25 +362,68 @@ Result<void> JobStore::push(Job job, Done durable) {
   std::vector<std::string> woken;
   {
     std::lock_guard lock(mutex_);
-    const UnixNanos now = options_.clock();
-    if (job.created_at == 0) job.created_at = now;
-    if (job.expires_at != 0 && job.expires_at <= now) return errc::expired;
-    if (job.unique_for) {
-      auto key = unique_key(job);
-      auto it = unique_locks_.find(key);
-      if (it != unique_locks_.end() && it->second.until > now) return errc::not_unique;
-      unique_locks_[key] = UniqueLock{job.jid, now + *job.unique_for * kNanosPerSecond};
-    }
-    if (job.at > now) {
-      JournalRecord record{RecordKind::scheduled, job, {}, 0, 0};
-      DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable)));
-      scheduled_.emplace(job.at, offset);
-    } else {
-      DEPOT_TRY(enqueue_locked(std::move(job), now, std::move(durable), woken));
-    }
+    DEPOT_TRY(push_locked(std::move(job), options_.clock(), std::move(durable), woken, nullptr));
   }
   notify(woken);
   return success();
+}
+
+Result<void> JobStore::push_locked(Job job, UnixNanos now, Done durable,
+                                   std::vector<std::string>& woken, const KeyedRecord* also) {
+  if (job.created_at == 0) job.created_at = now;
+  if (job.expires_at != 0 && job.expires_at <= now) return errc::expired;
+  if (job.unique_for) {
+    auto key = unique_key(job);
+    auto it = unique_locks_.find(key);
+    if (it != unique_locks_.end() && it->second.until > now) return errc::not_unique;
+    unique_locks_[key] = UniqueLock{job.jid, now + *job.unique_for * kNanosPerSecond};
+  }
+  if (job.at > now) {
+    JournalRecord record{RecordKind::scheduled, job, {}, 0, 0};
+    DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable), also));
+    scheduled_.emplace(job.at, offset);
+    return success();
+  }
+  return enqueue_locked(std::move(job), now, std::move(durable), woken, also);
+}
+
+Result<void> JobStore::fire_periodic_locked(UnixNanos now, std::vector<std::string>& woken) {
+  for (const Periodic& p : periodic_) {
+    const auto due = p.entry.schedule.latest_at_or_before(now);
+    if (!due) continue;
+    auto last = periodic_fired_.find(p.key);
+    if (last != periodic_fired_.end() && last->second >= *due) continue;
+    const KeyedRecord fired{p.key, JournalRecord{RecordKind::periodic_fired, {}, {}, *due, 0}};
+    if (last == periodic_fired_.end()) {
+      DEPOT_TRY(append_locked(fired.key, fired.record, nullptr));
+      spdlog::debug("jobs: periodic job {} ({}) first seen; it fires from its next tick",
+                    p.entry.job.jobtype, p.entry.schedule.text());
+    } else {
+      Job job = p.entry.job;
+      job.jid = new_jid();
+      job.created_at = now;
+      const std::string jid = job.jid;
+      auto pushed = push_locked(std::move(job), now, nullptr, woken, &fired);
+      if (pushed) {
+        spdlog::debug("jobs: enqueued periodic job {} ({}) as {}", p.entry.job.jobtype,
+                      p.entry.schedule.text(), jid);
+      } else if (pushed.error() == errc::not_unique || pushed.error() == errc::expired) {
+        // The tick is spent either way: the job is refused as a client's push would be.
+        spdlog::info("jobs: periodic job {} ({}) not enqueued: {}", p.entry.job.jobtype,
+                     p.entry.schedule.text(), pushed.error().message());
+        DEPOT_TRY(append_locked(fired.key, fired.record, nullptr));
+      } else {
+        return pushed.error();
+      }
+    }
+    periodic_fired_[p.key] = *due;
+  }
+  return success();
+}
+
+// 24 lowercase hex digits, like the jids Faktory's clients make.
+std::string JobStore::new_jid() {
+  return fmt::format("{:016x}{:08x}", jid_random_(), static_cast<uint32_t>(jid_random_()));
 }
 
 Result<std::optional<Job>> JobStore::fetch(std::span<const std::string> queues,
@@ -469,6 +547,7 @@ Result<void> JobStore::tick() {
         DEPOT_TRY(enqueue_locked(std::move(record.job), now, nullptr, woken));
       }
     }
+    DEPOT_TRY(fire_periodic_locked(now, woken));
     std::vector<std::string> expired;
     for (const auto& [jid, reservation] : working_) {
       if (reservation.expires_at <= now) expired.push_back(jid);
@@ -489,7 +568,7 @@ Result<void> JobStore::tick() {
     std::erase_if(unique_locks_, [now](const auto& entry) { return entry.second.until <= now; });
 
     int64_t live = static_cast<int64_t>(scheduled_.size() + retries_.size() + dead_.size() +
-                                        working_.size() + queues_.size());
+                                        working_.size() + queues_.size() + periodic_.size());
     for (const auto& [name, queue] : queues_)
       live += static_cast<int64_t>(queue.ready.size());
     const int64_t records = journal_->log_end_offset() - journal_->log_start_offset();

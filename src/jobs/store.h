@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "jobs/cron.h"
 #include "jobs/job.h"
 #include "jobs/journal.h"
 #include "storage/log.h"
@@ -29,12 +31,21 @@ namespace depot::jobs {
 
 using Done = std::function<void(std::error_code)>;
 
+// A job enqueued once per tick of its schedule (the config file's [[cron]] entries). The store
+// knows an entry by its schedule text and job definition: an edited entry is a new one, and
+// identical entries are one.
+struct PeriodicJob {
+  CronSchedule schedule;
+  Job job;  // each tick enqueues a copy with a fresh jid; created_at is the time it is enqueued
+};
+
 struct StoreOptions {
   std::filesystem::path dir;             // the journal's directory
   storage::SyncService* sync = nullptr;  // required
   std::function<UnixNanos()> clock;      // defaults to the system clock
   std::function<int(int)> random_below;  // uniform in [0, n): retry jitter; defaults to a PRNG
   int64_t dead_ttl_seconds = 180LL * 24 * 3600;  // Faktory's DeadTTL
+  std::vector<PeriodicJob> periodic = {};        // enqueued by tick(), each on its schedule
 };
 
 struct FailInfo {
@@ -80,8 +91,15 @@ class JobStore {
   // set when its retries are used up, or discards it (retry 0). job_not_found if not reserved.
   Result<void> fail(const std::string& jid, FailInfo info, Done durable);
 
-  // Moves due scheduled jobs and retries to their queues, fails expired reservations
-  // (ReservationExpired), purges dead jobs past the dead TTL and releases expired unique locks.
+  // Moves due scheduled jobs and retries to their queues, enqueues periodic jobs whose tick has
+  // come, fails expired reservations (ReservationExpired), purges dead jobs past the dead TTL and
+  // releases expired unique locks.
+  //
+  // A periodic job is enqueued when its latest tick (at or before now) is later than the one it
+  // last fired for, and at most once however many ticks passed since (while depot was down, say).
+  // The journal records the tick it fired for, in the same batch as the job, so a restart neither
+  // repeats nor loses it. An entry seen for the first time only records its latest tick, as
+  // Faktory Enterprise does: added at 12:00:30, "* * * * *" first fires at 12:01.
   Result<void> tick();
 
   Result<void> pause_queues(std::span<const std::string> names);  // "*" = every queue
@@ -105,8 +123,9 @@ class JobStore {
   void set_ready_listener(std::function<void(const std::string& queue)> listener);
 
   // Rewrites the journal with only what is live (waiting, scheduled, retrying, dead and reserved
-  // jobs, and pause flags) and switches to it, so the journal stays proportional to live jobs.
-  // tick() runs it when the journal holds several times more records than live jobs.
+  // jobs, pause flags, and the last tick of each configured periodic job) and switches to it, so
+  // the journal stays proportional to live jobs. tick() runs it when the journal holds several
+  // times more records than live jobs.
   struct CompactionStats {
     int64_t records_before = 0;
     int64_t records_after = 0;
@@ -131,17 +150,31 @@ class JobStore {
     UnixNanos until = 0;
   };
   using TimedSet = std::set<std::pair<UnixNanos, int64_t>>;  // (due or died-at, journal offset)
+  struct KeyedRecord {
+    std::string key;
+    JournalRecord record;
+  };
+  struct Periodic {
+    PeriodicJob entry;
+    std::string key;  // the entry's identity: its journal records' key
+  };
 
   explicit JobStore(StoreOptions options);
   Result<std::shared_ptr<storage::Log>> open_journal(const std::filesystem::path& path);
   Result<CompactionStats> compact_locked();
   Result<void> replay();
-  // Appends one record; returns its offset. `durable` (if any) fires when it is durable.
+  // Appends one record; returns its offset. `durable` (if any) fires when it is durable. `also`
+  // goes after it in the same batch: both reach the disk or neither does.
   Result<int64_t> append_locked(const std::string& key, const std::optional<JournalRecord>& record,
-                                Done durable);
+                                Done durable, const KeyedRecord* also = nullptr);
   Result<JournalRecord> read_locked(int64_t offset) const;
-  Result<void> enqueue_locked(Job job, UnixNanos now, Done durable,
-                              std::vector<std::string>& woken);
+  // push() under the lock; `also` is journaled with the job.
+  Result<void> push_locked(Job job, UnixNanos now, Done durable, std::vector<std::string>& woken,
+                           const KeyedRecord* also);
+  Result<void> enqueue_locked(Job job, UnixNanos now, Done durable, std::vector<std::string>& woken,
+                              const KeyedRecord* also = nullptr);
+  Result<void> fire_periodic_locked(UnixNanos now, std::vector<std::string>& woken);
+  std::string new_jid();
   Result<void> fail_locked(Reservation reservation, FailInfo info, UnixNanos now, Done durable,
                            std::vector<std::string>& woken);
   void release_unique_locked(const Job& job);
@@ -160,6 +193,9 @@ class JobStore {
   TimedSet dead_;
   std::unordered_map<std::string, Reservation> working_;
   std::unordered_map<std::string, UniqueLock> unique_locks_;  // key: jobtype + args + queue
+  std::vector<Periodic> periodic_;
+  std::map<std::string, UnixNanos> periodic_fired_;  // entry key -> the last tick it fired for
+  std::mt19937_64 jid_random_;
   uint64_t total_processed_ = 0;
   uint64_t total_failures_ = 0;
   std::function<void(const std::string&)> ready_listener_;

@@ -1,15 +1,18 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "jobs/cron.h"
 #include "server/units.h"
 
 namespace depot::server {
@@ -161,30 +164,154 @@ std::string known_toml_keys() {
     if (!keys.empty()) keys += ", ";
     keys += s.toml_key;
   }
-  return keys;
+  return keys + ", [[cron]]";
 }
 
-// Reads the file into setting key -> value, checking every key and type so a typo is not ignored.
-StartupResult<std::map<std::string, SourcedValue, std::less<>>> read_config_file(
-    const std::filesystem::path& path, std::string_view source) {
+// Faktory Enterprise's cron.toml keys: [[cron]] schedule = "..." with a [cron.job] table.
+constexpr std::string_view kCronKeys = "schedule, job";
+constexpr std::string_view kCronJobKeys =
+    "type, queue, args, retry, reserve_for, backtrace, custom";
+
+// TOML as JSON. toml++'s JSON formatter writes the scalars (escaping strings, quoting dates);
+// tables and arrays are walked here so the text is compact, as a client would send it.
+void append_json(std::string& out, const toml::node& node) {
+  if (const toml::table* table = node.as_table()) {
+    out += '{';
+    for (auto&& [key, value] : *table) {
+      if (out.back() != '{') out += ',';
+      append_json(out, toml::value<std::string>(std::string(key.str())));
+      out += ':';
+      append_json(out, value);
+    }
+    out += '}';
+  } else if (const toml::array* array = node.as_array()) {
+    out += '[';
+    for (const toml::node& element : *array) {
+      if (out.back() != '[') out += ',';
+      append_json(out, element);
+    }
+    out += ']';
+  } else {
+    std::ostringstream text;
+    text << toml::json_formatter(node);
+    out += text.str();
+  }
+}
+
+bool is_integer_in(const toml::node& node, int64_t min, int64_t max) {
+  return node.is_integer() && *node.value<int64_t>() >= min && *node.value<int64_t>() <= max;
+}
+
+// A [cron.job] table as Faktory job JSON: `type` is the jobtype, the other keys keep Faktory's
+// names. The types are checked here so that a mistake is reported with the file's name.
+ParseResult<void> cron_job_json(const toml::table& job, std::string& out) {
+  out = "{";
+  bool has_type = false;
+  bool has_args = false;
+  for (auto&& [key, value] : job) {
+    const std::string_view name = key.str();
+    std::string_view expected;
+    if (name == "type") {
+      has_type = value.is_string() && !value.as_string()->get().empty();
+      if (!has_type) expected = "a non-empty string";
+    } else if (name == "queue") {
+      if (!value.is_string()) expected = "a string";
+    } else if (name == "args") {
+      has_args = value.is_array();
+      if (!has_args) expected = "an array";
+    } else if (name == "retry" || name == "backtrace") {
+      if (!is_integer_in(value, std::numeric_limits<int32_t>::min(),
+                         std::numeric_limits<int32_t>::max())) {
+        expected = "a whole number";
+      }
+    } else if (name == "reserve_for") {
+      if (!is_integer_in(value, 0, jobs::kMaxReserveForSeconds)) {
+        expected = "a whole number of seconds up to 86400 (a day, as Faktory allows)";
+      }
+    } else if (name == "custom") {
+      if (!value.is_table()) expected = "a table";
+    } else {
+      return fmt::format("unknown key job.{}; known keys: {}", name, kCronJobKeys);
+    }
+    if (!expected.empty()) return fmt::format("job.{} must be {}", name, expected);
+    if (out.size() > 1) out += ',';
+    append_json(out, toml::value<std::string>(name == "type" ? "jobtype" : std::string(name)));
+    out += ':';
+    append_json(out, value);
+  }
+  if (!has_type) return std::string("job.type is missing (the job's type, e.g. type = \"Report\")");
+  out += has_args ? "}" : R"(,"args":[]})";  // Faktory requires args; cron.toml need not say
+  return success();
+}
+
+// The [[cron]] entries, checked: a bad one fails with its number and line.
+StartupResult<std::vector<PeriodicJob>> read_cron(const toml::node& node,
+                                                  const std::filesystem::path& path) {
+  const toml::array* entries = node.as_array();
+  if (entries == nullptr || !entries->is_array_of_tables()) {
+    return invalid(fmt::format(
+        "invalid cron at {}:{}: expected [[cron]] tables, each with a schedule and a [cron.job] "
+        "table",
+        path.string(), node.source().begin.line));
+  }
+  std::vector<PeriodicJob> periodic;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const toml::table& entry = *entries->get(i)->as_table();
+    auto problem = [&](std::string_view what) {
+      return invalid(fmt::format("invalid [[cron]] entry {} at {}:{}: {}", i + 1, path.string(),
+                                 entry.source().begin.line, what));
+    };
+    for (auto&& [key, value] : entry) {
+      if (key != "schedule" && key != "job") {
+        return problem(fmt::format("unknown key {}; known keys: {}", key.str(), kCronKeys));
+      }
+    }
+    const auto schedule = entry["schedule"].value<std::string>();
+    if (!schedule) return problem("schedule is missing or not a string");
+    if (auto parsed = jobs::CronSchedule::parse(*schedule); !parsed) return problem(parsed.error());
+    const toml::table* job = entry["job"].as_table();
+    if (job == nullptr) return problem("the [cron.job] table is missing");
+    PeriodicJob added{*schedule, {}};
+    if (auto json = cron_job_json(*job, added.job); !json) return problem(json.error());
+    if (auto same = std::ranges::find(periodic, added); same != periodic.end()) {
+      return problem(fmt::format("it repeats entry {}", same - periodic.begin() + 1));
+    }
+    periodic.push_back(std::move(added));
+  }
+  return periodic;
+}
+
+struct FileContents {
+  std::map<std::string, SourcedValue, std::less<>> values;  // setting key -> value
+  std::vector<PeriodicJob> periodic_jobs;
+};
+
+// Reads the file's settings and [[cron]] entries, checking every key and type so a typo is not
+// ignored.
+StartupResult<FileContents> read_config_file(const std::filesystem::path& path,
+                                             std::string_view source) {
   std::ifstream in(path);
   if (!in) {
     return invalid(fmt::format("cannot read config file {} (set by {}): {}", path.string(), source,
                                std::strerror(errno)));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
+  std::stringstream raw;
+  raw << in.rdbuf();
   toml::table table;
   try {
-    table = toml::parse(contents.str(), path.string());
+    table = toml::parse(raw.str(), path.string());
   } catch (const toml::parse_error& e) {
     return invalid(fmt::format("config file {} is not valid TOML: {} (line {}, column {})",
                                path.string(), e.description(), e.source().begin.line,
                                e.source().begin.column));
   }
 
-  std::map<std::string, SourcedValue, std::less<>> values;
+  FileContents contents;
   for (auto&& [key, node] : table) {
+    if (key == "cron") {
+      DEPOT_TRY(contents.periodic_jobs, read_cron(node, path));
+      continue;
+    }
     auto where = fmt::format("{} at {}:{}", key.str(), path.string(), key.source().begin.line);
     const Setting* setting = nullptr;
     for (const Setting& s : all_settings) {
@@ -216,9 +343,9 @@ StartupResult<std::map<std::string, SourcedValue, std::less<>>> read_config_file
         break;
     }
     if (!text) return invalid(fmt::format("invalid {}: expected {}", where, expected));
-    values[std::string(setting->key)] = SourcedValue{std::move(*text), where};
+    contents.values[std::string(setting->key)] = SourcedValue{std::move(*text), where};
   }
-  return values;
+  return contents;
 }
 
 // The first source that sets the setting, if any. Empty environment variables count as unset.
@@ -263,7 +390,9 @@ StartupResult<ServerConfig> load_config(const ConfigSources& sources) {
   // The file is itself a setting (flag or env only); read it first so it can fill the gaps.
   if (auto file = find_value(all_settings[0], sources, file_values)) {
     config.config_file = std::filesystem::path(file->text);
-    DEPOT_TRY(file_values, read_config_file(*config.config_file, file->source));
+    DEPOT_TRY(FileContents contents, read_config_file(*config.config_file, file->source));
+    file_values = std::move(contents.values);
+    config.periodic_jobs = std::move(contents.periodic_jobs);
   }
   for (const Setting& setting : settings().subspan(1)) {
     auto value = find_value(setting, sources, file_values);

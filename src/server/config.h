@@ -22,6 +22,15 @@
 
 namespace depot::server {
 
+// A [[cron]] entry of the config file (Faktory Enterprise's cron.toml format): a job enqueued on
+// every tick of its schedule. Checked when the file is read.
+struct PeriodicJob {
+  std::string schedule;  // cron syntax (jobs/cron.h)
+  std::string job;       // the Faktory job as JSON, without a jid: {"jobtype":"...",...}
+
+  bool operator==(const PeriodicJob&) const = default;
+};
+
 // A protocol face and the address it listens on; nullopt when configured "off".
 struct FaceAddress {
   std::string name;
@@ -42,6 +51,7 @@ struct ServerConfig {
   std::optional<std::string> password;  // Faktory clients must present it (HELLO pwdhash)
   uint64_t max_job_size = 1ull << 20;   // larger Faktory jobs are refused
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
+  std::vector<PeriodicJob> periodic_jobs;  // only from the file: there is no flag or env form
 
   // "jobs", "amqp", "kafka", "http" with their addresses, in that order.
   std::vector<FaceAddress> face_addresses() const;

@@ -162,6 +162,28 @@ TEST(ServeTest, InvalidSettingsExitWithCodeTwoAndSayWhy) {
   EXPECT_EQ(unknown.wait_exit(), 2);
 }
 
+// [[cron]] entries reach the job store, and a bad one stops depot before it serves. (Watching one
+// fire would take up to a minute; the job store's unit tests drive the clock instead.)
+TEST(ServeTest, CronEntriesComeFromTheConfigFile) {
+  TempDir tmp;
+  auto good = tmp.write("cron.toml",
+                        "[[cron]]\nschedule = \"*/5 * * * *\"\n"
+                        "[cron.job]\ntype = \"FiveJob\"\nqueue = \"critical\"\n");
+  Depot depot(serve_args(tmp.path() / "data", {"--config", good.string()}));
+  ASSERT_TRUE(depot.wait_for_log("ready")) << depot.err();
+  EXPECT_CONTAINS(depot.err(), "periodic job FiveJob on queue critical at \"*/5 * * * *\" (UTC)");
+  depot.signal(SIGTERM);
+  ASSERT_EQ(depot.wait_exit(3s), 0) << depot.err();
+
+  auto bad =
+      tmp.write("bad.toml", "[[cron]]\nschedule = \"61 * * * *\"\n[cron.job]\ntype = \"X\"\n");
+  Depot refused(serve_args(tmp.path() / "data", {"--config", bad.string()}));
+  ASSERT_EQ(refused.wait_exit(), 2) << refused.err();
+  EXPECT_CONTAINS(refused.err(), "invalid [[cron]] entry 1 at " + bad.string() +
+                                     ":1: cron schedule \"61 * * * *\": minute 61 is out of "
+                                     "range 0-59");
+}
+
 TEST(ServeTest, EnvironmentVariablesAreHonouredAndFlagsBeatThem) {
   TempDir tmp;
   auto env_dir = tmp.path() / "from-env";

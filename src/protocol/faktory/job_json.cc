@@ -188,8 +188,9 @@ Read<std::optional<jobs::Failure>> read_optional_failure(od::value value) {
   return std::optional<jobs::Failure>(std::move(failure).value());
 }
 
-// Reads the members of a job object (at the root for PUSH, in an array for PUSHB).
-Read<JobRead> read_job(od::object object, json::Document& doc) {
+// Reads the members of a job object (at the root for PUSH, in an array for PUSHB). A template
+// (a periodic job's definition) has no jid of its own.
+Read<JobRead> read_job(od::object object, json::Document& doc, bool is_template = false) {
   JobRead out;
   jobs::Job& job = out.job;
   std::optional<std::string> args;
@@ -237,7 +238,7 @@ Read<JobRead> read_job(od::object object, json::Document& doc) {
   if (!fields) return fields.error();
 
   // Faktory's checks, in its order (manager.Push).
-  if (job.jid.size() < 8) {
+  if (!is_template && job.jid.size() < 8) {
     out.invalid = std::string(text::kBadJid);
   } else if (job.jobtype.empty()) {
     out.invalid = std::string(text::kNoJobtype);
@@ -266,17 +267,26 @@ Error invalid_json(const Problem& problem) {
   return error(fmt::format("{}{}", text::kInvalidJson, problem.text));
 }
 
-}  // namespace
-
-ParseResult<jobs::Job> parse_job(std::string_view json) {
+// One job object: a PUSH's, or a template.
+ParseResult<jobs::Job> parse_single(std::string_view json, bool is_template) {
   json::Document doc(json);
   auto object = doc.root_object();
   if (!object) return invalid_json(object.error());
-  auto read = read_job(object.value(), doc);
+  auto read = read_job(object.value(), doc, is_template);
   if (!read) return invalid_json(read.error());
   if (auto end = doc.expect_end(); !end) return invalid_json(end.error());
   if (read.value().invalid) return error(std::move(*read.value().invalid));
   return std::move(read.value().job);
+}
+
+}  // namespace
+
+ParseResult<jobs::Job> parse_job(std::string_view json) {
+  return parse_single(json, false);
+}
+
+ParseResult<jobs::Job> parse_job_template(std::string_view json) {
+  return parse_single(json, true);
 }
 
 ParseResult<std::vector<BulkItem>> parse_jobs(std::string_view json) {

@@ -28,6 +28,11 @@ using BulkItem = std::variant<jobs::Job, RejectedJob>;
 // created_at is left 0 when absent, for the store to set.
 ParseResult<jobs::Job> parse_job(std::string_view json);
 
+// A job definition without a jid, such as a periodic job from the config file: the same fields,
+// defaults and checks as parse_job, except that the jid is not required (each enqueue gets its
+// own).
+ParseResult<jobs::Job> parse_job_template(std::string_view json);
+
 // The array of jobs PUSHB sends. Malformed JSON fails the whole command (as in Faktory); a job
 // that fails validation becomes a RejectedJob and the others still count.
 ParseResult<std::vector<BulkItem>> parse_jobs(std::string_view json);

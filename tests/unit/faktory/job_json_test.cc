@@ -98,6 +98,24 @@ TEST(FaktoryJobJson, ValidationErrorsInFaktorysOrder) {
             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
 }
 
+// A periodic job's definition has no jid; everything else is checked as for PUSH.
+TEST(FaktoryJobJson, TemplateNeedsNoJidButTheRestIsChecked) {
+  auto job = parse_job_template(R"({"jobtype":"Report","args":[1],"custom":{"unique_for":60}})");
+  ASSERT_TRUE(job) << job.error().message;
+  EXPECT_EQ(job.value().jid, "");
+  EXPECT_EQ(job.value().jobtype, "Report");
+  EXPECT_EQ(job.value().queue, "default");
+  EXPECT_EQ(job.value().unique_for, 60);
+  EXPECT_EQ(parse_job_template(R"({"args":[]})").error().message,
+            "jobs must have a jobtype parameter");
+  EXPECT_EQ(parse_job_template(R"({"jobtype":"T"})").error().message,
+            "jobs must have an args parameter");
+  EXPECT_EQ(parse_job_template(R"({"jobtype":"T","args":[],"reserve_for":86401})").error().message,
+            "jobs cannot be reserved for more than one day");
+  EXPECT_EQ(parse_job_template(R"({"jobtype":"T","args":{}})").error().message,
+            "invalid JSON: args must be an array");
+}
+
 TEST(FaktoryJobJson, AtIsOptional) {
   const std::string base = R"({"jid":"abcdefgh","jobtype":"T","args":[])";
   EXPECT_EQ(parsed(base + R"(,"at":""})").at, 0);

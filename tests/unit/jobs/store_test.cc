@@ -2,6 +2,8 @@
 // reservations, pause/remove/flush, unique jobs, expiry, and recovery from the journal.
 #include "jobs/store.h"
 
+#include <algorithm>
+#include <cctype>
 #include <future>
 
 #include <gtest/gtest.h>
@@ -14,6 +16,8 @@ namespace depot::jobs {
 namespace {
 
 constexpr UnixNanos kSecond = 1'000'000'000;
+constexpr UnixNanos kMinute = 60 * kSecond;
+constexpr UnixNanos kNoon = 1'714'564'800 * kSecond;  // 2024-05-01T12:00:00Z
 
 Job make_job(const std::string& jid, const std::string& queue = "default",
              const std::string& args = "[1,2]") {
@@ -35,8 +39,10 @@ class JobStoreTest : public ::testing::Test {
       ASSERT_TRUE(store_->close());
     }
     store_.reset();
-    auto opened = JobStore::open(
-        {dir_.path() / "jobs", &sync_, [this] { return now_; }, [](int) { return 0; }});
+    StoreOptions options{dir_.path() / "jobs", &sync_, [this] { return now_; },
+                         [](int) { return 0; }};
+    options.periodic = periodic_;
+    auto opened = JobStore::open(std::move(options));
     ASSERT_TRUE(opened) << opened.error().message();
     store_ = std::move(opened).value();
   }
@@ -57,10 +63,28 @@ class JobStoreTest : public ::testing::Test {
   void fail(const std::string& jid) {
     ASSERT_TRUE(store_->fail(jid, FailInfo{"RuntimeError", "boom", {"a.rb:1", "b.rb:2"}}, nullptr));
   }
+  size_t waiting(const std::string& queue) const {
+    auto queues = store_->stats().queues;
+    return queues.contains(queue) ? queues.at(queue) : 0;
+  }
+  // Moves the clock to `at` and ticks.
+  void tick_at(UnixNanos at) {
+    now_ = at;
+    ASSERT_TRUE(store_->tick());
+  }
+  // Configures `entries`, first seen at 12:00:30, and ticks at 12:01 when they first fire.
+  void start_periodic(std::vector<PeriodicJob> entries) {
+    periodic_ = std::move(entries);
+    now_ = kNoon + 30 * kSecond;
+    reopen();
+    tick_at(now_);
+    tick_at(kNoon + kMinute);
+  }
 
   testing::TempDir dir_;
   storage::SyncService sync_{storage::FsyncPolicy{}};
   UnixNanos now_ = 1'700'000'000 * kSecond;
+  std::vector<PeriodicJob> periodic_;  // configured at the next reopen()
   std::unique_ptr<JobStore> store_;
 };
 
@@ -426,6 +450,145 @@ TEST_F(JobStoreTest, CompactionKeepsOnlyLiveJobsAndSurvivesRestart) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path() / "jobs"),
                           std::filesystem::directory_iterator()),
             1);  // the old generation is gone
+}
+
+}  // namespace
+}  // namespace depot::jobs
+
+namespace depot::jobs {
+namespace {
+
+PeriodicJob periodic(std::string_view schedule, const std::string& jobtype = "Report",
+                     const std::string& queue = "cron") {
+  Job job;
+  job.jobtype = jobtype;
+  job.queue = queue;
+  job.args = R"([1,"two"])";
+  job.custom = R"({"team":{"name":"ops"}})";
+  job.retry = 3;
+  return PeriodicJob{CronSchedule::parse(schedule).value(), job};
+}
+
+TEST_F(JobStoreTest, PeriodicJobFirstSeenFiresFromItsNextTick) {
+  now_ = kNoon + 30 * kSecond;
+  periodic_ = {periodic("* * * * *")};
+  reopen();
+  tick_at(kNoon + 30 * kSecond);  // seen at 12:00:30: 12:00 is recorded, not enqueued
+  EXPECT_EQ(waiting("cron"), 0u);
+  tick_at(kNoon + 59 * kSecond);
+  EXPECT_EQ(waiting("cron"), 0u);
+  tick_at(kNoon + kMinute);
+  ASSERT_EQ(waiting("cron"), 1u);
+  auto job = fetch({"cron"});
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->jobtype, "Report");
+  EXPECT_EQ(job->queue, "cron");
+  EXPECT_EQ(job->args, R"([1,"two"])");
+  EXPECT_EQ(job->custom, R"({"team":{"name":"ops"}})");
+  EXPECT_EQ(job->retry, 3);
+  EXPECT_EQ(job->created_at, now_);
+  EXPECT_EQ(job->enqueued_at, now_);
+  EXPECT_EQ(job->jid.size(), 24u);
+  EXPECT_TRUE(
+      std::all_of(job->jid.begin(), job->jid.end(), [](char c) { return std::isxdigit(c); }));
+  tick_at(kNoon + kMinute + 30 * kSecond);
+  EXPECT_EQ(waiting("cron"), 0u);
+  tick_at(kNoon + 2 * kMinute + 5 * kSecond);
+  auto second = fetch({"cron"});
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->jid, job->jid);
+}
+
+TEST_F(JobStoreTest, PeriodicJobsFireOncePerTick) {
+  now_ = kNoon - 90 * kSecond;  // 11:58:30
+  periodic_ = {periodic("*/5 * * * *", "Five", "five"), periodic("@hourly", "Hourly", "hourly")};
+  reopen();
+  for (UnixNanos t = now_; t <= kNoon + 61 * kMinute; t += 20 * kSecond)
+    tick_at(t);
+  EXPECT_EQ(waiting("five"), 13u);   // 12:00, 12:05, ... 13:00
+  EXPECT_EQ(waiting("hourly"), 2u);  // 12:00 and 13:00
+}
+
+TEST_F(JobStoreTest, PeriodicJobDoesNotFireTwiceForATickAcrossRestarts) {
+  start_periodic({periodic("* * * * *")});
+  EXPECT_EQ(waiting("cron"), 1u);
+  now_ = kNoon + kMinute + 40 * kSecond;
+  reopen();  // restarted within the minute it fired in
+  tick_at(now_);
+  EXPECT_EQ(waiting("cron"), 1u);  // the job replayed, and no second one
+  // FLUSH removes the job but not the entry's last tick.
+  ASSERT_TRUE(store_->flush(nullptr));
+  tick_at(now_);
+  reopen();
+  tick_at(now_);
+  EXPECT_EQ(waiting("cron"), 0u);
+  tick_at(kNoon + 2 * kMinute);
+  EXPECT_EQ(waiting("cron"), 1u);
+}
+
+TEST_F(JobStoreTest, PeriodicJobCatchesUpOnceAfterDowntime) {
+  start_periodic({periodic("* * * * *")});
+  ASSERT_TRUE(store_->close());
+  now_ = kNoon + 7 * kMinute + 30 * kSecond;  // down from 12:01 to 12:07:30: six ticks missed
+  reopen();
+  tick_at(now_);
+  EXPECT_EQ(waiting("cron"), 2u);
+  tick_at(now_ + 10 * kSecond);
+  EXPECT_EQ(waiting("cron"), 2u);
+  tick_at(kNoon + 8 * kMinute);
+  EXPECT_EQ(waiting("cron"), 3u);
+}
+
+TEST_F(JobStoreTest, PeriodicJobEditedIsANewEntry) {
+  start_periodic({periodic("* * * * *")});
+  EXPECT_EQ(waiting("cron"), 1u);
+  periodic_[0].job.args = "[2]";
+  now_ = kNoon + 3 * kMinute + 30 * kSecond;
+  reopen();
+  tick_at(now_);  // first seen: no catch-up for the old definition's missed ticks
+  EXPECT_EQ(waiting("cron"), 1u);
+  tick_at(kNoon + 4 * kMinute);
+  EXPECT_EQ(waiting("cron"), 2u);
+  fetch({"cron"});
+  EXPECT_EQ(fetch({"cron"})->args, "[2]");
+}
+
+TEST_F(JobStoreTest, PeriodicJobIsPushedAsAnyJobIsSoUniquenessHolds) {
+  PeriodicJob unique = periodic("* * * * *");
+  unique.job.unique_for = 3600;
+  start_periodic({unique});
+  EXPECT_EQ(waiting("cron"), 1u);
+  tick_at(kNoon + 2 * kMinute);  // the first one still holds the unique lock
+  EXPECT_EQ(waiting("cron"), 1u);
+  auto job = fetch({"cron"});
+  ASSERT_TRUE(job);
+  ack(job->jid);
+  tick_at(kNoon + 2 * kMinute + 30 * kSecond);  // 12:02's tick was spent on the refused push
+  EXPECT_EQ(waiting("cron"), 0u);
+  tick_at(kNoon + 3 * kMinute);
+  EXPECT_EQ(waiting("cron"), 1u);
+}
+
+TEST_F(JobStoreTest, CompactionKeepsTheLastTickOfConfiguredPeriodicJobs) {
+  start_periodic({periodic("* * * * *", "Kept"), periodic("* * * * *", "Dropped")});
+  ASSERT_EQ(waiting("cron"), 2u);
+  for (int i = 0; i < 2; ++i)
+    ack(fetch({"cron"})->jid);
+  periodic_ = {periodic("* * * * *", "Kept")};  // Dropped is no longer configured
+  reopen();
+  auto compacted = store_->compact();
+  ASSERT_TRUE(compacted) << compacted.error().message();
+  EXPECT_EQ(compacted.value().records_after, 1);  // Kept's last tick
+
+  // Down until 12:03:10 with both configured again: Kept catches up once, Dropped starts afresh.
+  periodic_ = {periodic("* * * * *", "Kept"), periodic("* * * * *", "Dropped")};
+  now_ = kNoon + 3 * kMinute + 10 * kSecond;
+  reopen();
+  tick_at(now_);
+  ASSERT_EQ(waiting("cron"), 1u);
+  EXPECT_EQ(fetch({"cron"})->jobtype, "Kept");
+  tick_at(kNoon + 4 * kMinute);
+  EXPECT_EQ(waiting("cron"), 2u);
 }
 
 }  // namespace

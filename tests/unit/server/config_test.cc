@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "protocol/faktory/job_json.h"
 #include "unit/server/test_support.h"
 
 namespace depot::server {
@@ -26,6 +27,11 @@ struct Sources {
     };
   }
   StartupResult<ServerConfig> load() const { return load_config(sources); }
+  // Loads with `file` as --config.
+  StartupResult<ServerConfig> load_file(const std::filesystem::path& file) {
+    sources.flags["config"] = file.string();
+    return load();
+  }
 };
 
 TEST(ServerConfigTest, DefaultsWhenNothingIsSet) {
@@ -109,8 +115,7 @@ idle_timeout_ms = 1500
 min_free_space = "1GiB"
 )");
   Sources s;
-  s.sources.flags["config"] = file.string();
-  auto config = s.load();
+  auto config = s.load_file(file);
   ASSERT_TRUE(config) << config.error().message;
   const ServerConfig& c = config.value();
   EXPECT_EQ(c.data_dir, "/srv/depot");
@@ -203,6 +208,112 @@ TEST(ServerConfigTest, FileRejectsUnknownKeysWrongTypesAndBadSyntax) {
 
   s.sources.flags["config"] = (dir.path() / "missing.toml").string();
   expect_invalid(s.load(), {"cannot read config file", "missing.toml", "--config", "No such file"});
+}
+
+TEST(ServerConfigTest, CronEntriesInFaktoryEnterpriseFormat) {
+  TempDir dir;
+  auto file = dir.write("cron.toml", R"(data_dir = "/srv/depot"
+
+[[cron]]
+  schedule = "*/5 * * * *"
+  [cron.job]
+    type = "FiveJob"
+    queue = "critical"
+    args = [1, "two", 2.5, true, [3], { four = 4 }, 1979-05-27T07:32:00Z]
+    retry = 3
+    reserve_for = 600
+    backtrace = 5
+    [cron.job.custom]
+      foo = "bar"
+      quote = "say \"hi\"\n"
+      unique_for = 300
+      [cron.job.custom.nested]
+        list = [1, 2]
+
+[[cron]]
+  schedule = "@daily"
+  [cron.job]
+    type = "DailyJob"
+)");
+  auto config = Sources().load_file(file);
+  ASSERT_TRUE(config) << config.error().message;
+  const ServerConfig& c = config.value();
+  EXPECT_EQ(c.data_dir, "/srv/depot");  // settings and [[cron]] entries side by side
+  ASSERT_EQ(c.periodic_jobs.size(), 2u);
+  EXPECT_EQ(c.periodic_jobs[0].schedule, "*/5 * * * *");
+  EXPECT_EQ(c.periodic_jobs[0].job,
+            R"({"args":[1,"two",2.5,true,[3],{"four":4},"1979-05-27T07:32:00Z"],"backtrace":5,)"
+            R"("custom":{"foo":"bar","nested":{"list":[1,2]},"quote":"say \"hi\"\n",)"
+            R"("unique_for":300},"queue":"critical","reserve_for":600,"retry":3,)"
+            R"("jobtype":"FiveJob"})");
+  EXPECT_EQ(c.periodic_jobs[1], (PeriodicJob{"@daily", R"({"jobtype":"DailyJob","args":[]})"}));
+
+  // The Faktory codec reads it as it would a pushed job (serve hands it to the job store).
+  auto job = faktory::parse_job_template(c.periodic_jobs[0].job);
+  ASSERT_TRUE(job) << job.error().message;
+  EXPECT_EQ(job.value().jobtype, "FiveJob");
+  EXPECT_EQ(job.value().queue, "critical");
+  EXPECT_EQ(job.value().reserve_for, 600);
+  EXPECT_EQ(job.value().retry, 3);
+  EXPECT_EQ(job.value().backtrace, 5);
+  EXPECT_EQ(job.value().unique_for, 300);
+  auto daily = faktory::parse_job_template(c.periodic_jobs[1].job);
+  ASSERT_TRUE(daily) << daily.error().message;
+  EXPECT_EQ(daily.value().queue, "default");
+  EXPECT_EQ(daily.value().args, "[]");
+}
+
+TEST(ServerConfigTest, BadCronEntryNamesFileEntryAndProblem) {
+  TempDir dir;
+  Sources s;
+  // A good first entry, then the one under test.
+  auto load_second = [&](std::string_view entry) {
+    return s.load_file(dir.write("cron.toml", std::string("[[cron]]\nschedule = \"@hourly\"\n"
+                                                          "[cron.job]\ntype = \"Hourly\"\n\n") +
+                                                  std::string(entry)));
+  };
+  const std::string at = (dir.path() / "cron.toml").string() + ":6";
+  expect_invalid(load_second("[[cron]]\nschedule = \"61 * * * *\"\n[cron.job]\ntype = \"X\"\n"),
+                 {"invalid [[cron]] entry 2 at " + at +
+                  ": cron schedule \"61 * * * *\": minute 61 is out of range 0-59"});
+  expect_invalid(load_second("[[cron]]\nschedule = \"0 0 30 2 *\"\n[cron.job]\ntype = \"X\"\n"),
+                 {"entry 2", "never matches"});
+  expect_invalid(load_second("[[cron]]\nschedule = \"* * * * *\"\n[cron.job]\nqueue = \"q\"\n"),
+                 {"entry 2 at " + at, "job.type is missing"});
+  expect_invalid(load_second("[[cron]]\nschedule = \"* * * * *\"\n"),
+                 {"entry 2", "the [cron.job] table is missing"});
+  expect_invalid(load_second("[[cron]]\n[cron.job]\ntype = \"X\"\n"),
+                 {"entry 2", "schedule is missing or not a string"});
+  expect_invalid(load_second("[[cron]]\nschedule = 5\n[cron.job]\ntype = \"X\"\n"),
+                 {"entry 2", "schedule is missing or not a string"});
+  expect_invalid(
+      load_second(
+          "[[cron]]\nschedule = \"@daily\"\ntimezone = \"UTC\"\n[cron.job]\ntype = \"X\"\n"),
+      {"entry 2", "unknown key timezone; known keys: schedule, job"});
+  expect_invalid(load_second("[[cron]]\nschedule = \"@daily\"\n[cron.job]\njobtype = \"X\"\n"),
+                 {"entry 2", "unknown key job.jobtype; known keys: type, queue, args"});
+  expect_invalid(load_second("[[cron]]\nschedule = \"@hourly\"\n[cron.job]\ntype = \"Hourly\"\n"),
+                 {"entry 2", "it repeats entry 1"});
+  for (auto [field, problem] : std::initializer_list<std::pair<std::string_view, std::string_view>>{
+           {"type = \"\"", "job.type must be a non-empty string"},
+           {"type = 1", "job.type must be a non-empty string"},
+           {"queue = 1", "job.queue must be a string"},
+           {"args = \"x\"", "job.args must be an array"},
+           {"retry = \"3\"", "job.retry must be a whole number"},
+           {"retry = 3000000000", "job.retry must be a whole number"},
+           {"backtrace = 1.5", "job.backtrace must be a whole number"},
+           {"reserve_for = 86401", "job.reserve_for must be a whole number of seconds up to 86400"},
+           {"reserve_for = -1", "job.reserve_for must be"},
+           {"custom = 5", "job.custom must be a table"}}) {
+    const std::string type = field.starts_with("type") ? "" : "type = \"X\"\n";
+    expect_invalid(load_second("[[cron]]\nschedule = \"@daily\"\n[cron.job]\n" + type +
+                               std::string(field) + "\n"),
+                   {"entry 2", problem});
+  }
+  expect_invalid(s.load_file(dir.write("table.toml", "[cron]\nschedule = \"@daily\"\n")),
+                 {"invalid cron at", "table.toml:1", "expected [[cron]] tables"});
+  expect_invalid(s.load_file(dir.write("typo.toml", "[[crons]]\nschedule = \"@daily\"\n")),
+                 {"unknown setting crons", "[[cron]]"});
 }
 
 TEST(ServerConfigTest, HelpTextShowsDefaultAndEnvironmentVariable) {
