@@ -9,6 +9,7 @@
 #include "jobs/store.h"
 #include "protocol/faktory/handler.h"
 #include "protocol/faktory/job_json.h"
+#include "protocol/http/handler.h"
 #include "server/config.h"
 #include "server/serve.h"
 
@@ -43,6 +44,7 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     spdlog::warn("jobs: the jobs face is off, so the {} [[cron]] entries enqueue nothing",
                  config.periodic_jobs.size());
   }
+  std::shared_ptr<jobs::WorkerRegistry> workers;  // for the admin API, while the jobs face runs
   if (config.jobs_listen) {
     jobs::StoreOptions store_options{context.data_dir.path() / "jobs", &context.sync, {}, {}};
     DEPOT_TRY(store_options.periodic, periodic_jobs(config));
@@ -64,6 +66,11 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     connection.max_read_buffer = config.max_job_size + 64 * 1024;
     DEPOT_TRY(server.register_face("jobs", std::make_shared<faktory::FaktoryHandler>(service),
                                    connection));
+    workers = std::shared_ptr<jobs::WorkerRegistry>(service, &service->workers());
+  }
+  if (config.http_listen) {
+    DEPOT_TRY(server.register_face(
+        "http", std::make_shared<http::HttpHandler>(http::AdminApi(std::move(workers)))));
   }
   return success();
 }

@@ -1,5 +1,6 @@
-// Spawns a real depot for interop tests: a fresh data directory, free ports, faces other than the
-// ones asked for turned off, and a stop() that sends SIGTERM and checks the exit status.
+// Spawns a real depot for interop tests: a fresh data directory, free ports for the jobs face and
+// the HTTP admin API, the other faces off, and a stop() that sends SIGTERM and checks the exit
+// status.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -41,16 +42,24 @@ async function waitForPort(port, child, deadlineMs = 10000) {
 export async function startDepot({ extraArgs = [], dataDir } = {}) {
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), "depot-interop-"));
   const jobsPort = await freePort();
+  const httpPort = await freePort();
   const args = [
     "serve", "--data-dir", dir, "--jobs-listen", `127.0.0.1:${jobsPort}`,
-    "--amqp-listen", "off", "--kafka-listen", "off", "--http-listen", "off",
+    "--amqp-listen", "off", "--kafka-listen", "off", "--http-listen", `127.0.0.1:${httpPort}`,
     "--log-level", "warn", ...extraArgs,
   ];
   const child = spawn(depotBinary, args, { stdio: ["ignore", "inherit", "inherit"] });
   await waitForPort(jobsPort, child);
+  await waitForPort(httpPort, child);
   return {
     dir,
     jobsPort,
+    httpPort,
+    // The admin API: fetch(path, init) against http://127.0.0.1:httpPort; returns status and JSON.
+    async admin(pathname, init = {}) {
+      const response = await fetch(`http://127.0.0.1:${httpPort}${pathname}`, init);
+      return { status: response.status, body: await response.json() };
+    },
     url: `tcp://127.0.0.1:${jobsPort}`,
     child,
     async stop({ keepData = false } = {}) {

@@ -168,3 +168,53 @@ describe("durability", () => {
     }
   });
 });
+
+describe("worker control from the server", () => {
+  test("quiet and terminate from the admin API reach the worker through BEAT", async () => {
+    const depot = await startDepot();
+    const worker = new faktory.Worker({
+      url: depot.url,
+      concurrency: 1,
+      beatInterval: 0.2,
+      queues: ["control"],
+      registry: { Control: async () => {} },
+    });
+    // Worker.beat() calls stop() when the server says terminate; keep its promise to await it.
+    let stopping = null;
+    const stop = worker.stop.bind(worker);
+    worker.stop = () => (stopping ??= stop());
+    try {
+      await worker.work();
+      const listed = await waitFor(async () => {
+        const { body } = await depot.admin("/api/jobs/workers");
+        return body.workers.length === 1 ? body.workers[0] : null;
+      }, "the worker to register");
+      assert.equal(listed.state, "running");
+
+      const quiet = await depot.admin(`/api/jobs/workers/${listed.wid}/quiet`, { method: "POST" });
+      assert.deepEqual(quiet, { status: 200, body: { state: "quiet", signalled: 1 } });
+      await waitFor(() => worker.quieted, "BEAT to quiet the worker");
+      assert.equal(stopping, null, "quiet is not terminate");
+      // A quiet worker fetches nothing more: the job stays in its queue.
+      const client = new faktory.Client({ url: depot.url });
+      const job = client.job("Control");
+      job.queue = "control";
+      await job.push();
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await client.info()).faktory.queues.control, 1);
+      await client.close();
+
+      const terminate = await depot.admin(`/api/jobs/workers/${listed.wid}/terminate`, {
+        method: "POST",
+      });
+      assert.equal(terminate.status, 200);
+      await waitFor(() => stopping !== null, "BEAT to terminate the worker");
+      await stopping;
+      const unknown = await depot.admin("/api/jobs/workers/nobody/quiet", { method: "POST" });
+      assert.equal(unknown.status, 404);
+    } finally {
+      await worker.stop();
+      await depot.stop();
+    }
+  });
+});

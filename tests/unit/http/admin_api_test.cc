@@ -1,0 +1,137 @@
+#include "protocol/http/admin_api.h"
+
+#include <gtest/gtest.h>
+
+namespace depot::http {
+namespace {
+
+Request make(std::string method, std::string path) {
+  return Request{std::move(method), std::move(path), "", "", true};
+}
+
+jobs::WorkerInfo worker(const std::string& wid) {
+  return {wid, "host-" + wid, 42, {"ruby", "a\"b"}, jobs::WorkerState::running, 0, 0, 0};
+}
+
+TEST(AdminApi, HealthAnswersOk) {
+  AdminApi api(nullptr);
+  Response response = api.handle(make("GET", "/api/health"));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, R"({"status":"ok"})");
+  EXPECT_EQ(api.handle(make("POST", "/api/health")).status, 405);
+}
+
+TEST(AdminApi, ListsWorkersWithTheirState) {
+  auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
+  jobs::WorkerRegistry& workers = *workers_owner;
+  workers.connect(worker("w1"), 1'700'000'000'000'000'000);
+  AdminApi api(workers_owner);
+  Response response = api.handle(make("GET", "/api/jobs/workers"));
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(response.body,
+            R"({"workers":[{"wid":"w1","hostname":"host-w1","pid":42,"labels":["ruby","a\"b"],)"
+            R"("state":"running","started_at":"2023-11-14T22:13:20Z",)"
+            R"("last_beat":"2023-11-14T22:13:20Z","connections":1}]})");
+}
+
+TEST(AdminApi, QuietsAndTerminatesOneWorker) {
+  auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
+  jobs::WorkerRegistry& workers = *workers_owner;
+  workers.connect(worker("w1"), 0);
+  workers.connect(worker("w2"), 0);
+  AdminApi api(workers_owner);
+  Response quiet = api.handle(make("POST", "/api/jobs/workers/w1/quiet"));
+  EXPECT_EQ(quiet.status, 200);
+  EXPECT_EQ(quiet.body, R"({"state":"quiet","signalled":1})");
+  EXPECT_EQ(workers.state("w1"), jobs::WorkerState::quiet);
+  EXPECT_EQ(workers.state("w2"), jobs::WorkerState::running);
+  // BEAT reports the signal to the worker.
+  EXPECT_EQ(workers.beat("w1", std::nullopt, 0), jobs::WorkerState::quiet);
+
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/terminate")).status, 200);
+  EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
+  // States only move forward: quiet after terminate changes nothing.
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/quiet")).status, 200);
+  EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
+}
+
+TEST(AdminApi, SignalsEveryWorker) {
+  auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
+  jobs::WorkerRegistry& workers = *workers_owner;
+  workers.connect(worker("w1"), 0);
+  workers.connect(worker("w2"), 0);
+  AdminApi api(workers_owner);
+  Response response = api.handle(make("POST", "/api/jobs/workers/terminate"));
+  EXPECT_EQ(response.body, R"({"state":"terminate","signalled":2})");
+  EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
+  EXPECT_EQ(workers.state("w2"), jobs::WorkerState::terminate);
+}
+
+TEST(AdminApi, ErrorsSayWhatIsWrong) {
+  AdminApi api(std::make_shared<jobs::WorkerRegistry>());
+  Response unknown_worker = api.handle(make("POST", "/api/jobs/workers/nobody/quiet"));
+  EXPECT_EQ(unknown_worker.status, 404);
+  EXPECT_EQ(unknown_worker.body, R"({"error":"no worker with wid nobody is connected"})");
+  EXPECT_EQ(api.handle(make("GET", "/api/jobs/workers/w1/quiet")).status, 405);
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers")).status, 405);
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/pause")).status, 404);
+  EXPECT_EQ(api.handle(make("GET", "/nope")).body, R"({"error":"no such resource: GET /nope"})");
+  AdminApi without_jobs(nullptr);
+  EXPECT_EQ(without_jobs.handle(make("GET", "/api/jobs/workers")).status, 503);
+}
+
+TEST(RequestParser, ParsesPipelinedRequestsInPieces) {
+  RequestParser parser;
+  std::string wire =
+      "POST /api/jobs/workers/a%2Fb/quiet?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
+      "GET /api/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  std::string buffered;
+  std::vector<Request> requests;
+  for (char c : wire) {  // a byte at a time: the worst a socket can do
+    buffered += c;
+    auto fed = parser.feed(as_bytes(buffered));
+    ASSERT_TRUE(std::holds_alternative<size_t>(fed));
+    buffered.erase(0, std::get<size_t>(fed));
+    if (parser.done()) requests.push_back(parser.take());
+  }
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].path, "/api/jobs/workers/a/b/quiet");
+  EXPECT_EQ(requests[0].query, "x=1");
+  EXPECT_EQ(requests[0].body, "{}");
+  EXPECT_TRUE(requests[0].keep_alive);
+  EXPECT_EQ(requests[1].path, "/api/health");
+  EXPECT_FALSE(requests[1].keep_alive);
+  EXPECT_TRUE(buffered.empty());
+}
+
+TEST(RequestParser, RejectsMalformedAndOversizedRequests) {
+  {
+    RequestParser parser;
+    auto fed = parser.feed(as_bytes("NOT HTTP AT ALL\r\n\r\n"));
+    ASSERT_TRUE(std::holds_alternative<ParseError>(fed));
+    EXPECT_EQ(std::get<ParseError>(fed).status, 400);
+  }
+  {
+    RequestParser parser(Limits{64, 16});
+    auto fed =
+        parser.feed(as_bytes("GET / HTTP/1.1\r\nX-Long: " + std::string(100, 'x') + "\r\n\r\n"));
+    ASSERT_TRUE(std::holds_alternative<ParseError>(fed));
+    EXPECT_EQ(std::get<ParseError>(fed).status, 431);
+  }
+  {
+    RequestParser parser(Limits{1024, 16});
+    auto fed = parser.feed(as_bytes("POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n"));
+    ASSERT_TRUE(std::holds_alternative<ParseError>(fed));
+    EXPECT_EQ(std::get<ParseError>(fed).status, 413);
+  }
+}
+
+TEST(Serialize, WritesStatusHeadersAndBody) {
+  EXPECT_EQ(serialize({404, R"({"error":"x"})"}, false),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 13\r\n"
+            "Connection: close\r\n\r\n{\"error\":\"x\"}");
+}
+
+}  // namespace
+}  // namespace depot::http
