@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory_resource>
 #include <random>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -200,6 +202,10 @@ Result<JobStore::CompactionStats> JobStore::compact_locked() {
   retries_ = std::move(retries);
   dead_ = std::move(dead);
   periodic_fired_ = std::move(fired);
+  // Offsets name records of the old generation.
+  recent_jobs_.clear();
+  recent_order_.clear();
+  recent_bytes_ = 0;
   if (auto removed = old->remove(); !removed) {
     spdlog::warn("jobs: could not delete the old journal: {}", removed.error().message());
   }
@@ -210,15 +216,27 @@ Result<JobStore::CompactionStats> JobStore::compact_locked() {
 
 Result<void> JobStore::replay() {
   // The newest record of each jid is its state. Kept small while the journal is read: the job
-  // itself stays in the journal unless it is reserved.
+  // itself stays in the journal unless it is reserved, and its queue is an index into
+  // queue_names. The per-jid maps live in an arena of large blocks (mmapped by malloc) that goes
+  // back to the OS in one piece when replay ends; from the general heap, their millions of small
+  // nodes would stay as fragments under the queues built after them.
   struct Latest {
     int64_t offset;
-    RecordKind kind;
     UnixNanos due;
-    std::string queue;
+    uint32_t queue;
+    RecordKind kind;
   };
-  std::unordered_map<std::string, Latest> latest;
-  std::unordered_map<std::string, std::pair<std::string, UnixNanos>> locks;  // jid -> key, until
+  std::pmr::monotonic_buffer_resource arena(1 << 20);
+  std::pmr::unordered_map<std::pmr::string, Latest> latest(&arena);
+  latest.reserve(static_cast<size_t>(journal_->log_end_offset() - journal_->log_start_offset()));
+  // jid -> unique key, locked until
+  std::pmr::unordered_map<std::pmr::string, std::pair<std::pmr::string, UnixNanos>> locks(&arena);
+  std::vector<std::string> queue_names;
+  auto queue_index = [&queue_names](const std::string& name) {
+    auto it = std::find(queue_names.begin(), queue_names.end(), name);
+    if (it == queue_names.end()) it = queue_names.insert(queue_names.end(), name);
+    return static_cast<uint32_t>(it - queue_names.begin());
+  };
   std::map<std::string, bool, std::less<>> paused;
   size_t records = 0;
 
@@ -233,7 +251,7 @@ Result<void> JobStore::replay() {
       DEPOT_TRY(auto batch_records, storage::decode_records(data.first(header.size_bytes())));
       for (const auto& r : batch_records) {
         ++records;
-        std::string jid = r.key ? std::string(as_chars(*r.key)) : std::string();
+        std::pmr::string jid(r.key ? as_chars(*r.key) : std::string_view(), &arena);
         if (!r.value) {  // tombstone: the job is finished or discarded
           latest.erase(jid);
           locks.erase(jid);
@@ -248,7 +266,8 @@ Result<void> JobStore::replay() {
             continue;
           case RecordKind::queue_removed:
             std::erase_if(latest, [&](const auto& entry) {
-              return entry.second.kind == RecordKind::enqueued && entry.second.queue == rec.name;
+              return entry.second.kind == RecordKind::enqueued &&
+                     queue_names[entry.second.queue] == rec.name;
             });
             paused.erase(rec.name);
             continue;
@@ -260,7 +279,7 @@ Result<void> JobStore::replay() {
             continue;
           case RecordKind::periodic_fired: {
             // Not cleared by FLUSH: it is the schedule's state, not a job.
-            UnixNanos& fired = periodic_fired_[jid];
+            UnixNanos& fired = periodic_fired_[std::string(jid)];
             fired = std::max(fired, rec.since);
             continue;
           }
@@ -271,10 +290,10 @@ Result<void> JobStore::replay() {
                         : rec.kind == RecordKind::retry   ? rec.job.failure->next_at
                                                           : rec.since;
         if (rec.job.unique_for) {
-          locks[jid] = {unique_key(rec.job),
+          locks[jid] = {std::pmr::string(unique_key(rec.job), &arena),
                         rec.job.created_at + *rec.job.unique_for * kNanosPerSecond};
         }
-        latest[jid] = Latest{r.offset, rec.kind, due, rec.job.queue};
+        latest[jid] = Latest{r.offset, due, queue_index(rec.job.queue), rec.kind};
       }
       data = data.subspan(header.size_bytes());
     }
@@ -284,7 +303,7 @@ Result<void> JobStore::replay() {
   for (auto& [jid, entry] : latest) {
     switch (entry.kind) {
       case RecordKind::enqueued:
-        queues_[entry.queue].ready.push_back(entry.offset);
+        queues_[queue_names[entry.queue]].ready.push_back(entry.offset);
         break;
       case RecordKind::scheduled:
         scheduled_.emplace(entry.due, entry.offset);
@@ -297,7 +316,8 @@ Result<void> JobStore::replay() {
         break;
       case RecordKind::working: {
         DEPOT_TRY(JournalRecord rec, read_locked(entry.offset));
-        working_[jid] = Reservation{std::move(rec.job), rec.name, rec.since, rec.until};
+        working_[std::string(jid)] =
+            Reservation{std::move(rec.job), rec.name, rec.since, rec.until};
         break;
       }
       default:
@@ -309,7 +329,7 @@ Result<void> JobStore::replay() {
   for (const auto& [name, flag] : paused)
     queues_[name].paused = flag;
   for (auto& [jid, lock] : locks)
-    unique_locks_[lock.first] = UniqueLock{jid, lock.second};
+    unique_locks_[std::string(lock.first)] = UniqueLock{std::string(jid), lock.second};
   if (records > 0) {
     size_t waiting = 0;
     for (const auto& [name, queue] : queues_)
@@ -348,12 +368,53 @@ Result<JournalRecord> JobStore::read_locked(int64_t offset) const {
   return errc::corrupt_journal;
 }
 
+namespace {
+
+constexpr size_t kRecentJobsBytes = 8 << 20;
+
+// What a job costs in recent_jobs_, roughly: its variable-length fields and the fixed part.
+size_t recent_cost(const Job& job) {
+  return job.jid.size() + job.jobtype.size() + job.queue.size() + job.args.size() +
+         job.custom.size() + sizeof(Job) + 64;
+}
+
+}  // namespace
+
+void JobStore::remember_recent_locked(int64_t offset, const Job& job) {
+  recent_bytes_ += recent_cost(job);
+  recent_jobs_.emplace(offset, job);
+  recent_order_.push_back(offset);
+  // Drop the oldest while over budget; offsets already taken cost nothing but a slot, and are
+  // dropped too once there are many.
+  while (!recent_order_.empty() &&
+         (recent_bytes_ > kRecentJobsBytes || recent_order_.size() > 4 * recent_jobs_.size() + 64 ||
+          !recent_jobs_.contains(recent_order_.front()))) {
+    if (auto it = recent_jobs_.find(recent_order_.front()); it != recent_jobs_.end()) {
+      recent_bytes_ -= recent_cost(it->second);
+      recent_jobs_.erase(it);
+    }
+    recent_order_.pop_front();
+  }
+}
+
+Result<Job> JobStore::take_waiting_locked(int64_t offset) {
+  if (auto it = recent_jobs_.find(offset); it != recent_jobs_.end()) {
+    Job job = std::move(it->second);
+    recent_bytes_ -= recent_cost(job);
+    recent_jobs_.erase(it);
+    return job;
+  }
+  DEPOT_TRY(JournalRecord record, read_locked(offset));
+  return std::move(record.job);
+}
+
 Result<void> JobStore::enqueue_locked(Job job, UnixNanos now, Done durable,
                                       std::vector<std::string>& woken, const KeyedRecord* also) {
   job.enqueued_at = now;
   JournalRecord record{RecordKind::enqueued, job, {}, 0, 0};
   DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable), also));
   queues_[job.queue].ready.push_back(offset);
+  remember_recent_locked(offset, job);
   woken.push_back(job.queue);
   return success();
 }
@@ -435,9 +496,8 @@ Result<std::optional<Job>> JobStore::fetch(std::span<const std::string> queues,
     if (it == queues_.end() || it->second.paused) continue;
     auto& ready = it->second.ready;
     while (!ready.empty()) {
-      DEPOT_TRY(JournalRecord record, read_locked(ready.front()));
+      DEPOT_TRY(Job job, take_waiting_locked(ready.front()));
       ready.pop_front();
-      Job& job = record.job;
       if (job.expires_at != 0 && job.expires_at <= now) {
         DEPOT_TRY(append_locked(job.jid, std::nullopt, nullptr));
         release_unique_locked(job);

@@ -168,6 +168,10 @@ class JobStore {
   Result<int64_t> append_locked(const std::string& key, const std::optional<JournalRecord>& record,
                                 Done durable, const KeyedRecord* also = nullptr);
   Result<JournalRecord> read_locked(int64_t offset) const;
+  // The waiting job at `offset`, from recent_jobs_ when it is there (and then no longer), else
+  // from the journal.
+  Result<Job> take_waiting_locked(int64_t offset);
+  void remember_recent_locked(int64_t offset, const Job& job);
   // push() under the lock; `also` is journaled with the job.
   Result<void> push_locked(Job job, UnixNanos now, Done durable, std::vector<std::string>& woken,
                            const KeyedRecord* also);
@@ -193,6 +197,13 @@ class JobStore {
   TimedSet dead_;
   std::unordered_map<std::string, Reservation> working_;
   std::unordered_map<std::string, UniqueLock> unique_locks_;  // key: jobtype + args + queue
+  // The most recently enqueued jobs by journal offset, oldest first in recent_order_ (which may
+  // also hold offsets already taken): a FETCH soon after its PUSH, the usual case when workers
+  // keep up, then reads nothing from the journal. Bounded by kRecentJobsBytes, not by the
+  // number of waiting jobs.
+  std::unordered_map<int64_t, Job> recent_jobs_;
+  std::deque<int64_t> recent_order_;
+  size_t recent_bytes_ = 0;
   std::vector<Periodic> periodic_;
   std::map<std::string, UnixNanos> periodic_fired_;  // entry key -> the last tick it fired for
   std::mt19937_64 jid_random_;
