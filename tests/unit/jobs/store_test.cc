@@ -452,6 +452,17 @@ TEST_F(JobStoreTest, CompactionKeepsOnlyLiveJobsAndSurvivesRestart) {
             1);  // the old generation is gone
 }
 
+TEST_F(JobStoreTest, FetchAfterCompactionReadsTheNewGeneration) {
+  // Recently pushed jobs are served from memory by journal offset; compaction renumbers the
+  // records, so a job must not be found under its old offset.
+  ASSERT_FALSE(push(make_job("second-q2", "q2")));
+  ASSERT_FALSE(push(make_job("first-default")));
+  ASSERT_TRUE(store_->compact());
+  EXPECT_EQ(fetch({"default"})->jid, "first-default");
+  EXPECT_EQ(fetch({"q2"})->jid, "second-q2");
+  EXPECT_FALSE(fetch({"default", "q2"}));
+}
+
 }  // namespace
 }  // namespace depot::jobs
 
