@@ -27,8 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (std::holds_alternative<http::ParseError>(fed)) return 0;
       buffered.erase(0, std::get<size_t>(fed));
       if (!parser.done()) break;
-      http::Request request = parser.take();
-      (void)http::serialize(api.handle(request), request.keep_alive);
+      auto taken = parser.take();
+      if (std::holds_alternative<http::ParseError>(taken)) return 0;
+      const http::Request& request = std::get<http::Request>(taken);
+      (void)http::serialize(api.handle(request), request.keep_alive, request.method == "HEAD");
     }
   }
   return 0;

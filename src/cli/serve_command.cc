@@ -69,8 +69,8 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     workers = std::shared_ptr<jobs::WorkerRegistry>(service, &service->workers());
   }
   if (config.http_listen) {
-    DEPOT_TRY(server.register_face(
-        "http", std::make_shared<http::HttpHandler>(http::AdminApi(std::move(workers)))));
+    DEPOT_TRY(server.register_face("http", std::make_shared<http::HttpHandler>(http::AdminApi(
+                                               std::move(workers), config.password))));
   }
   return success();
 }

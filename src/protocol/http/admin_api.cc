@@ -1,5 +1,10 @@
 #include "protocol/http/admin_api.h"
 
+#include <algorithm>
+#include <initializer_list>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <fmt/format.h>
 
 #include "protocol/faktory/json_write.h"
@@ -30,7 +35,9 @@ std::optional<jobs::WorkerState> signal_named(std::string_view name) {
 }
 
 Response method_not_allowed(std::string_view allowed) {
-  return error_response(405, fmt::format("use {} here", allowed));
+  Response response = error_response(405, fmt::format("use {} here", allowed));
+  response.headers.emplace_back("Allow", allowed == "GET" ? "GET, HEAD" : allowed);
+  return response;
 }
 
 }  // namespace
@@ -42,34 +49,60 @@ Response error_response(int status, std::string_view message) {
   return {status, std::move(body)};
 }
 
+bool AdminApi::authorized(const Request& request) const {
+  if (!password_) return true;
+  std::string_view credentials = request.authorization;
+  if (!credentials.starts_with("Basic ")) return false;
+  credentials.remove_prefix(6);
+  // EVP_DecodeBlock wants whole quads and keeps the padding's zero bytes; both are checked.
+  if (credentials.empty() || credentials.size() % 4 != 0 || credentials.size() > 1024) return false;
+  std::string decoded(credentials.size() / 4 * 3, '\0');
+  int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                               reinterpret_cast<const unsigned char*>(credentials.data()),
+                               static_cast<int>(credentials.size()));
+  if (length < 0) return false;
+  size_t padding = credentials.ends_with("==") ? 2 : credentials.ends_with('=') ? 1 : 0;
+  decoded.resize(static_cast<size_t>(length) - padding);
+  auto colon = decoded.find(':');
+  if (colon == std::string::npos) return false;
+  std::string_view given = std::string_view(decoded).substr(colon + 1);
+  return given.size() == password_->size() &&
+         CRYPTO_memcmp(given.data(), password_->data(), given.size()) == 0;
+}
+
 Response AdminApi::handle(const Request& request) const {
-  std::string_view path = request.path;
-  if (path == "/api/health") {
-    if (request.method != "GET") return method_not_allowed("GET");
+  if (!authorized(request)) {
+    Response refused =
+        error_response(401, "this depot has a password: use HTTP Basic auth with it");
+    refused.headers.emplace_back("WWW-Authenticate", R"(Basic realm="depot")");
+    return refused;
+  }
+  const bool reads = request.method == "GET" || request.method == "HEAD";
+  if (!reads && !request.origin.empty() && request.origin != "http://" + request.host &&
+      request.origin != "https://" + request.host) {
+    return error_response(403, fmt::format("cross-origin request from {} refused", request.origin));
+  }
+  const std::vector<std::string>& path = request.segments;
+  auto is = [&path](std::initializer_list<std::string_view> prefix) {
+    return path.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), path.begin());
+  };
+  if (path.size() == 2 && is({"api", "health"})) {
+    if (!reads) return method_not_allowed("GET");
     return {200, R"({"status":"ok"})"};
   }
-  if (path.starts_with(kWorkersPath)) {
+  if (is({"api", "jobs", "workers"}) && path.size() <= 5) {
     if (workers_ == nullptr) return error_response(503, "the jobs face is off (--jobs-listen off)");
-    std::string_view rest = path.substr(kWorkersPath.size());
-    if (rest.empty() || rest == "/") {
-      if (request.method != "GET") return method_not_allowed("GET");
+    if (path.size() == 3) {
+      if (!reads) return method_not_allowed("GET");
       return list_workers();
     }
-    // "/quiet", "/terminate", "/{wid}/quiet", "/{wid}/terminate"
-    rest.remove_prefix(1);
-    std::string wid;
-    auto slash = rest.rfind('/');
-    if (slash != std::string_view::npos) {
-      wid = std::string(rest.substr(0, slash));
-      rest.remove_prefix(slash + 1);
-    }
-    auto state = signal_named(rest);
-    if (state && (slash == std::string_view::npos || !wid.empty())) {
+    // .../quiet, .../terminate, .../{wid}/quiet, .../{wid}/terminate
+    if (auto state = signal_named(path.back())) {
       if (request.method != "POST") return method_not_allowed("POST");
-      return signal_workers(wid, *state);
+      return signal_workers(path.size() == 5 ? path[3] : std::string(), *state);
     }
   }
-  return error_response(404, fmt::format("no such resource: {} {}", request.method, path));
+  return error_response(404, fmt::format("no such resource: {} {}", request.method, request.path));
 }
 
 Response AdminApi::list_workers() const {
@@ -110,6 +143,8 @@ Response AdminApi::signal_workers(const std::string& wid, jobs::WorkerState stat
   if (!wid.empty() && signalled == 0) {
     return error_response(404, fmt::format("no worker with wid {} is connected", wid));
   }
+  // States only move forward: quiet after terminate leaves the worker terminating.
+  if (!wid.empty()) state = workers_->state(wid).value_or(state);
   return {200, fmt::format(R"({{"state":"{}","signalled":{}}})", state_name(state), signalled)};
 }
 

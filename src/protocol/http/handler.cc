@@ -17,10 +17,18 @@ boost::asio::awaitable<void> HttpHandler::serve(server::Connection& conn) {
     }
     conn.consume(std::get<size_t>(fed));
     if (parser.done()) {
-      Request request = parser.take();
+      auto taken = parser.take();
+      if (const ParseError* error = std::get_if<ParseError>(&taken)) {
+        (void)co_await conn.write(serialize(error_response(error->status, error->message), false));
+        co_return;
+      }
+      const Request& request = std::get<Request>(taken);
       Response response = api_.handle(request);
       bool keep_alive = request.keep_alive && !conn.stopping();
-      if (!co_await conn.write(serialize(response, keep_alive)) || !keep_alive) co_return;
+      if (!co_await conn.write(serialize(response, keep_alive, request.method == "HEAD")) ||
+          !keep_alive) {
+        co_return;
+      }
       continue;
     }
     if (conn.stopping() && conn.buffered().empty()) co_return;

@@ -26,27 +26,6 @@ void reset(std::optional<beast_http::request_parser<beast_http::string_body>>& p
   parser->eager(true);
 }
 
-// %XX escapes decoded; a malformed escape is kept as it is.
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 RequestParser::RequestParser(Limits limits) : impl_(std::make_unique<Impl>()), limits_(limits) {
@@ -84,18 +63,57 @@ bool RequestParser::done() const {
   return impl_->parser->is_done();
 }
 
-Request RequestParser::take() {
+std::variant<Request, ParseError> RequestParser::take() {
   auto message = impl_->parser->release();
+  reset(impl_->parser, limits_);
   Request request;
   request.method = std::string(message.method_string());
   std::string_view target(message.target().data(), message.target().size());
   auto question = target.find('?');
-  request.path = percent_decode(target.substr(0, question));
+  request.path = std::string(target.substr(0, question));
+  auto segments = path_segments(request.path);
+  if (!segments) return ParseError{400, "the request path holds an escaped NUL"};
+  request.segments = std::move(segments).value();
   if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
+  auto header = [&message](beast_http::field field) {
+    auto it = message.find(field);
+    return it == message.end() ? std::string() : std::string(it->value());
+  };
+  request.host = header(beast_http::field::host);
+  request.origin = header(beast_http::field::origin);
+  request.authorization = header(beast_http::field::authorization);
   request.body = std::move(message.body());
   request.keep_alive = message.keep_alive();
-  reset(impl_->parser, limits_);
   return request;
+}
+
+std::optional<std::vector<std::string>> path_segments(std::string_view path) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::string> segments;
+  if (path.starts_with('/')) path.remove_prefix(1);
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    std::string_view raw = path.substr(0, slash);
+    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
+    std::string& segment = segments.emplace_back();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      // A malformed escape is kept as it is.
+      if (raw[i] == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+        char decoded = static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
+        if (decoded == '\0') return std::nullopt;
+        segment += decoded;
+        i += 2;
+      } else {
+        segment += raw[i];
+      }
+    }
+  }
+  return segments;
 }
 
 std::string_view status_text(int status) {
@@ -104,6 +122,10 @@ std::string_view status_text(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -119,11 +141,15 @@ std::string_view status_text(int status) {
   }
 }
 
-std::string serialize(const Response& response, bool keep_alive) {
-  return fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{}",
-      response.status, status_text(response.status), response.content_type, response.body.size(),
-      keep_alive ? "keep-alive" : "close", response.body);
+std::string serialize(const Response& response, bool keep_alive, bool head) {
+  std::string out =
+      fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", response.status,
+                  status_text(response.status), response.content_type, response.body.size());
+  for (const auto& [name, value] : response.headers)
+    out += fmt::format("{}: {}\r\n", name, value);
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  if (!head) out += response.body;
+  return out;
 }
 
 }  // namespace depot::http

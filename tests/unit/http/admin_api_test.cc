@@ -6,7 +6,12 @@ namespace depot::http {
 namespace {
 
 Request make(std::string method, std::string path) {
-  return Request{std::move(method), std::move(path), "", "", true};
+  Request request;
+  request.method = std::move(method);
+  request.segments = path_segments(path).value();
+  request.path = std::move(path);
+  request.host = "127.0.0.1:7420";
+  return request;
 }
 
 jobs::WorkerInfo worker(const std::string& wid) {
@@ -51,8 +56,57 @@ TEST(AdminApi, QuietsAndTerminatesOneWorker) {
   EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/terminate")).status, 200);
   EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
   // States only move forward: quiet after terminate changes nothing.
-  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/quiet")).status, 200);
+  Response after = api.handle(make("POST", "/api/jobs/workers/w1/quiet"));
+  EXPECT_EQ(after.body, R"({"state":"terminate","signalled":1})");
   EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
+}
+
+TEST(AdminApi, RoutesOnWholeSegments) {
+  auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
+  workers_owner->connect(worker("w1"), 0);
+  workers_owner->connect(worker("a/b"), 0);
+  AdminApi api(workers_owner);
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workersXw1/quiet")).status, 404);
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/x/quiet")).status, 404);
+  EXPECT_EQ(workers_owner->state("w1"), jobs::WorkerState::running);
+  // An escaped slash belongs to its segment: this is the worker "a/b".
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/a%2Fb/quiet")).status, 200);
+  EXPECT_EQ(workers_owner->state("a/b"), jobs::WorkerState::quiet);
+  EXPECT_EQ(api.handle(make("GET", "/api/jobs/workers/")).status, 200);
+  EXPECT_FALSE(path_segments("/api/a%00b"));
+}
+
+TEST(AdminApi, APasswordRequiresBasicAuth) {
+  AdminApi api(std::make_shared<jobs::WorkerRegistry>(), "s3cret");
+  Request request = make("GET", "/api/health");
+  Response refused = api.handle(request);
+  EXPECT_EQ(refused.status, 401);
+  ASSERT_EQ(refused.headers.size(), 1u);
+  EXPECT_EQ(refused.headers[0].first, "WWW-Authenticate");
+  request.authorization = "Basic YWRtaW46d3Jvbmc=";  // admin:wrong
+  EXPECT_EQ(api.handle(request).status, 401);
+  request.authorization = "Basic YWRtaW46czNjcmV0";  // admin:s3cret
+  EXPECT_EQ(api.handle(request).status, 200);
+  request.authorization = "Basic OnMzY3JldA==";  // :s3cret (Faktory's UI ignores the user)
+  EXPECT_EQ(api.handle(request).status, 200);
+  request.authorization = "Basic !!!!";
+  EXPECT_EQ(api.handle(request).status, 401);
+}
+
+TEST(AdminApi, RefusesCrossOriginChanges) {
+  auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
+  workers_owner->connect(worker("w1"), 0);
+  AdminApi api(workers_owner);
+  Request post = make("POST", "/api/jobs/workers/quiet");
+  post.origin = "http://evil.example";
+  EXPECT_EQ(api.handle(post).status, 403);
+  EXPECT_EQ(workers_owner->state("w1"), jobs::WorkerState::running);
+  Request read = make("GET", "/api/jobs/workers");
+  read.origin = "http://evil.example";
+  EXPECT_EQ(api.handle(read).status, 200);  // the browser's same-origin policy hides the answer
+  post.origin = "http://127.0.0.1:7420";
+  EXPECT_EQ(api.handle(post).status, 200);
+  EXPECT_EQ(workers_owner->state("w1"), jobs::WorkerState::quiet);
 }
 
 TEST(AdminApi, SignalsEveryWorker) {
@@ -72,7 +126,10 @@ TEST(AdminApi, ErrorsSayWhatIsWrong) {
   Response unknown_worker = api.handle(make("POST", "/api/jobs/workers/nobody/quiet"));
   EXPECT_EQ(unknown_worker.status, 404);
   EXPECT_EQ(unknown_worker.body, R"({"error":"no worker with wid nobody is connected"})");
-  EXPECT_EQ(api.handle(make("GET", "/api/jobs/workers/w1/quiet")).status, 405);
+  Response wrong_method = api.handle(make("GET", "/api/jobs/workers/w1/quiet"));
+  EXPECT_EQ(wrong_method.status, 405);
+  ASSERT_EQ(wrong_method.headers.size(), 1u);
+  EXPECT_EQ(wrong_method.headers[0], std::make_pair(std::string("Allow"), std::string("POST")));
   EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers")).status, 405);
   EXPECT_EQ(api.handle(make("POST", "/api/jobs/workers/w1/pause")).status, 404);
   EXPECT_EQ(api.handle(make("GET", "/nope")).body, R"({"error":"no such resource: GET /nope"})");
@@ -92,11 +149,14 @@ TEST(RequestParser, ParsesPipelinedRequestsInPieces) {
     auto fed = parser.feed(as_bytes(buffered));
     ASSERT_TRUE(std::holds_alternative<size_t>(fed));
     buffered.erase(0, std::get<size_t>(fed));
-    if (parser.done()) requests.push_back(parser.take());
+    if (parser.done()) requests.push_back(std::get<Request>(parser.take()));
   }
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0].method, "POST");
-  EXPECT_EQ(requests[0].path, "/api/jobs/workers/a/b/quiet");
+  EXPECT_EQ(requests[0].path, "/api/jobs/workers/a%2Fb/quiet");
+  EXPECT_EQ(requests[0].segments,
+            (std::vector<std::string>{"api", "jobs", "workers", "a/b", "quiet"}));
+  EXPECT_EQ(requests[0].host, "h");
   EXPECT_EQ(requests[0].query, "x=1");
   EXPECT_EQ(requests[0].body, "{}");
   EXPECT_TRUE(requests[0].keep_alive);
@@ -131,6 +191,11 @@ TEST(Serialize, WritesStatusHeadersAndBody) {
   EXPECT_EQ(serialize({404, R"({"error":"x"})"}, false),
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 13\r\n"
             "Connection: close\r\n\r\n{\"error\":\"x\"}");
+  Response with_header(405, "{}");
+  with_header.headers.emplace_back("Allow", "GET, HEAD");
+  EXPECT_EQ(serialize(with_header, true, /*head=*/true),
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\n"
+            "Content-Length: 2\r\nAllow: GET, HEAD\r\nConnection: keep-alive\r\n\r\n");
 }
 
 }  // namespace
