@@ -108,7 +108,12 @@ Result<JournalRecord> decode_record(ByteSpan bytes) {
   if (r.read_be<uint8_t>() != kFormatVersion) return errc::corrupt_journal;
   auto kind = r.read_be<uint8_t>();
   record.kind = static_cast<RecordKind>(kind);
-  if (kind < 1 || (kind > 5 && kind < 16) || kind > 20) return errc::corrupt_journal;
+  const auto last_job_kind = static_cast<uint8_t>(RecordKind::working);
+  const auto first_marker = static_cast<uint8_t>(RecordKind::flushed);
+  const auto last_marker = static_cast<uint8_t>(RecordKind::periodic_fired);
+  if (kind < 1 || (kind > last_job_kind && kind < first_marker) || kind > last_marker) {
+    return errc::corrupt_journal;
+  }
   if (is_job_kind(record.kind)) record.job = read_job(r);
   record.name = read_string(r);
   record.since = r.read_varlong();

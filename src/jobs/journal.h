@@ -24,6 +24,7 @@ enum class RecordKind : uint8_t {
   queue_paused = 18,    // `name` is paused
   queue_resumed = 19,   // `name` is no longer paused
   periodic_fired = 20,  // the periodic job of this key last fired for its tick at `since`
+  // A new kind goes last in its group; decode_record checks kinds against the groups' ends.
 };
 
 struct JournalRecord {

@@ -50,11 +50,16 @@ bool all_queues(std::span<const std::string> names) {
   return names.size() == 1 && names.front() == "*";
 }
 
-// A periodic job's identity: its schedule and a checksum of its job definition, so that editing
-// an entry makes it a new one. Readable in a dump of the journal.
+// A periodic job's identity: its schedule and a checksum of its job definition as configured, so
+// that editing an entry makes it a new one. Built from the fields themselves, not from an
+// encoding that may change between versions. Readable in a dump of the journal.
 std::string periodic_key(const PeriodicJob& entry) {
-  const Bytes definition = encode_record(JournalRecord{RecordKind::enqueued, entry.job, {}, 0, 0});
-  return fmt::format("cron {} {:08x}", entry.schedule.text(), storage::crc32c(definition));
+  const Job& job = entry.job;
+  const std::string definition =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", job.jobtype, job.queue, job.args, job.custom,
+                  job.retry, job.reserve_for, job.backtrace.value_or(-1));
+  return fmt::format("cron {} {:08x}", entry.schedule.text(),
+                     storage::crc32c(as_bytes(definition)));
 }
 
 }  // namespace
@@ -455,7 +460,15 @@ Result<void> JobStore::fire_periodic_locked(UnixNanos now, std::vector<std::stri
     auto last = periodic_fired_.find(p.key);
     if (last != periodic_fired_.end() && last->second >= *due) continue;
     const KeyedRecord fired{p.key, JournalRecord{RecordKind::periodic_fired, {}, {}, *due, 0}};
-    if (last == periodic_fired_.end()) {
+    if (last != periodic_fired_.end() && now - *due > kPeriodicCatchUpWindow) {
+      // Down across the tick for longer than a restart takes: a daily 09:00 report does not run
+      // at 17:30 after an outage. The tick is spent and the schedule resumes with the next one.
+      DEPOT_TRY(append_locked(fired.key, fired.record, nullptr));
+      spdlog::info(
+          "jobs: periodic job {} ({}) missed its tick {} s ago while depot was down; "
+          "skipped",
+          p.entry.job.jobtype, p.entry.schedule.text(), (now - *due) / kNanosPerSecond);
+    } else if (last == periodic_fired_.end()) {
       DEPOT_TRY(append_locked(fired.key, fired.record, nullptr));
       spdlog::debug("jobs: periodic job {} ({}) first seen; it fires from its next tick",
                     p.entry.job.jobtype, p.entry.schedule.text());

@@ -33,7 +33,10 @@ using Done = std::function<void(std::error_code)>;
 
 // A job enqueued once per tick of its schedule (the config file's [[cron]] entries). The store
 // knows an entry by its schedule text and job definition: an edited entry is a new one, and
-// identical entries are one.
+// identical entries are one. A tick missed while depot was down is enqueued late if depot is
+// back within kPeriodicCatchUpWindow of it (a restart or a deploy), and skipped otherwise.
+inline constexpr UnixNanos kPeriodicCatchUpWindow = 10LL * 60 * 1'000'000'000;
+
 struct PeriodicJob {
   CronSchedule schedule;
   Job job;  // each tick enqueues a copy with a fresh jid; created_at is the time it is enqueued

@@ -550,6 +550,23 @@ TEST_F(JobStoreTest, PeriodicJobCatchesUpOnceAfterDowntime) {
   EXPECT_EQ(waiting("cron"), 3u);
 }
 
+TEST_F(JobStoreTest, PeriodicJobSkipsATickMissedLongAgo) {
+  start_periodic({periodic("0 12 * * *")});  // daily at noon; first seen at noon: no job
+  EXPECT_EQ(waiting("cron"), 0u);
+  ASSERT_TRUE(store_->close());
+  now_ = kNoon + 24 * 60 * kMinute + 9 * kMinute;  // back at 12:09 the next day: still in time
+  reopen();
+  tick_at(now_);
+  EXPECT_EQ(waiting("cron"), 1u);
+  ASSERT_TRUE(store_->close());
+  now_ = kNoon + 2 * 24 * 60 * kMinute + 5 * 60 * kMinute;  // back at 17:00 on the third day
+  reopen();
+  tick_at(now_);
+  EXPECT_EQ(waiting("cron"), 1u);  // the missed noon is not run five hours late
+  tick_at(kNoon + 3 * 24 * 60 * kMinute);
+  EXPECT_EQ(waiting("cron"), 2u);  // the next noon is
+}
+
 TEST_F(JobStoreTest, PeriodicJobEditedIsANewEntry) {
   start_periodic({periodic("* * * * *")});
   EXPECT_EQ(waiting("cron"), 1u);
