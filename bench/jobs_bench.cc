@@ -404,6 +404,11 @@ int64_t pushed_at(const std::string& job) {
   return std::strtoll(job.c_str() + at + 8, nullptr, 10);
 }
 
+// Only a subdirectory of its own is emptied and removed: --dir may hold other things.
+std::filesystem::path work_dir(const JobsBenchOptions& options) {
+  return options.dir / "depot-bench-jobs";
+}
+
 double percentile_ms(std::vector<int64_t>& samples, double fraction) {
   if (samples.empty()) return 0;
   auto index = static_cast<size_t>(fraction * static_cast<double>(samples.size() - 1));
@@ -413,7 +418,7 @@ double percentile_ms(std::vector<int64_t>& samples, double fraction) {
 
 Measurement measure(const Target& target, const LoadShape& shape, const JobsBenchOptions& options) {
   std::filesystem::path data =
-      options.dir / fmt::format("{}-{}-{}", target.name, shape.producers, shape.workers);
+      work_dir(options) / fmt::format("{}-{}-{}", target.name, shape.producers, shape.workers);
   std::filesystem::remove_all(data);
   std::filesystem::create_directories(data);
   uint16_t port = free_loopback_port();
@@ -445,6 +450,28 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
 
   std::vector<std::vector<int64_t>> latencies(shape.workers);
   std::vector<std::thread> threads;
+  // Stops and joins every thread: at the end of the run, and on the way out of an exception
+  // (a joinable std::thread would terminate the process).
+  auto stop_threads = [&] {
+    {
+      std::lock_guard lock(error_mutex);
+      stop = true;
+    }
+    backlog_slots.release(static_cast<ptrdiff_t>(shape.producers));
+    for (auto& connection : producers)
+      connection->interrupt();
+    for (auto& connection : workers)
+      connection->interrupt();
+    for (std::thread& thread : threads)
+      thread.join();
+    threads.clear();
+  };
+  struct JoinOnExit {
+    std::function<void()> stop;
+    ~JoinOnExit() { stop(); }
+  } join_on_exit{[&] {
+    if (!threads.empty()) stop_threads();
+  }};
   for (unsigned i = 0; i < shape.producers; ++i) {
     threads.emplace_back([&, i] {
       run_guarded([&] {
@@ -500,17 +527,7 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   uint64_t completed_in_window = completed - completed_at_start;
   double cpu_in_window = server.cpu_seconds() - cpu_at_start;
-  {
-    std::lock_guard lock(error_mutex);
-    stop = true;
-  }
-  backlog_slots.release(static_cast<ptrdiff_t>(shape.producers));
-  for (auto& connection : producers)
-    connection->interrupt();
-  for (auto& connection : workers)
-    connection->interrupt();
-  for (std::thread& thread : threads)
-    thread.join();
+  stop_threads();
   if (tty) std::fprintf(stderr, "\r%*s\r", 72, "");
   if (!first_error.empty()) fail(fmt::format("{} {}: {}", target.name, shape.label(), first_error));
 
@@ -563,8 +580,9 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
   constexpr size_t kBatch = 1000;
   constexpr unsigned kConnections = 2;
   const std::vector<Target> targets = known_targets(binary);
-  const Target& depot = targets.at(1);  // depot-never
-  std::filesystem::path data = options.dir / "memory";
+  const Target& depot = *std::find_if(targets.begin(), targets.end(),
+                                      [](const Target& t) { return t.name == "depot-never"; });
+  std::filesystem::path data = work_dir(options) / "memory";
   std::filesystem::remove_all(data);
   std::filesystem::create_directories(data);
   uint16_t port = free_loopback_port();
@@ -647,7 +665,7 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
     }
     replayed = server.rss_bytes();
   }
-  std::filesystem::remove_all(options.dir);
+  std::filesystem::remove_all(work_dir(options));
   auto per_job = [&](size_t rss) {
     return rss > baseline ? double(rss - baseline) / double(options.memory_jobs) : 0.0;
   };
@@ -722,7 +740,7 @@ int run_jobs_bench(const JobsBenchOptions& options) {
       }
     }
   }
-  std::filesystem::remove_all(options.dir);
+  std::filesystem::remove_all(work_dir(options));
 
   std::printf("\n%-18s %-12s %10s %9s %9s %13s\n", "system", "P+W", "jobs/s", "p50 ms", "p99 ms",
               "server us/job");

@@ -174,9 +174,11 @@ std::string gbps(double bytes_per_second) {
 
 int run_storage_bench(const StorageBenchOptions& options) {
   try {
-    std::filesystem::remove_all(options.dir);
-    std::filesystem::create_directories(options.dir);
-    const auto raw_file = options.dir / "raw.bin";
+    // Only a subdirectory of its own is emptied and removed: --dir may hold other things.
+    const auto work = options.dir / "depot-bench-storage";
+    std::filesystem::remove_all(work);
+    std::filesystem::create_directories(work);
+    const auto raw_file = work / "raw.bin";
     const Bytes batch = make_batch(options.record_bytes, options.batch_bytes);
     const Bytes small = make_batch(1000, 4096);
 
@@ -188,7 +190,7 @@ int run_storage_bench(const StorageBenchOptions& options) {
     progress(fmt::format("(c) 4 KiB appends through the log, group commit, 64 appenders, {:.0f} s",
                          options.seconds_per_rate_test));
     const AppendRun grouped =
-        log_appends(options.dir / "log-small", small, 64, 0, options.seconds_per_rate_test);
+        log_appends(work / "log-small", small, 64, 0, options.seconds_per_rate_test);
     progress(fmt::format("    {:.0f} appends/s", grouped.appends_per_second));
 
     settle();
@@ -203,14 +205,14 @@ int run_storage_bench(const StorageBenchOptions& options) {
                            batch.size(), n));
       settle();
       appends.emplace_back(
-          n, log_appends(options.dir / fmt::format("log-{}", n), batch, n, options.total_bytes, 0));
+          n, log_appends(work / fmt::format("log-{}", n), batch, n, options.total_bytes, 0));
       progress(fmt::format("    {} ({:.0f}% of raw)", gbps(appends.back().second.bytes_per_second),
                            100 * appends.back().second.bytes_per_second / raw));
     }
 
     const unsigned last = options.appenders.back();
     progress(fmt::format("(d) sequential reads of the {}-appender log (page cache)", last));
-    const double reads = log_reads(options.dir / fmt::format("log-{}", last));
+    const double reads = log_reads(work / fmt::format("log-{}", last));
     progress(fmt::format("    {}", gbps(reads)));
 
     std::printf("\n| measurement | result | ratio |\n|---|---|---|\n");
@@ -226,7 +228,7 @@ int run_storage_bench(const StorageBenchOptions& options) {
                 grouped.appends_per_second, grouped.appends_per_second / one_sync_each);
     std::printf("| (d) log reads from page cache, 1 MiB reads | %s | %.2f of 1 GB/s goal |\n",
                 gbps(reads).c_str(), reads / 1e9);
-    std::filesystem::remove_all(options.dir);
+    std::filesystem::remove_all(work);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench: failed: %s\n", e.what());

@@ -12,7 +12,9 @@ BenchCommand::BenchCommand(CLI::App& parent) {
   storage_ = bench->add_subcommand(
       "storage", "Storage engine throughput and group-commit latency against the disk of --dir");
   storage_
-      ->add_option("--dir", storage_options_.dir, "Directory on the disk to measure; emptied first")
+      ->add_option(
+          "--dir", storage_options_.dir,
+          "Directory on the disk to measure (the bench works in a subdirectory it removes)")
       ->capture_default_str();
   storage_
       ->add_option("--total-bytes", storage_options_.total_bytes,
@@ -36,7 +38,9 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       "jobs",
       "Job throughput and push-to-fetch latency: depot's Faktory face against beanstalkd and a "
       "Redis list queue, each a fresh server on this machine");
-  jobs_->add_option("--dir", jobs_options_.dir, "Directory for the servers' data; emptied first")
+  jobs_
+      ->add_option("--dir", jobs_options_.dir,
+                   "Directory for the servers' data (in a subdirectory the bench removes)")
       ->capture_default_str();
   jobs_
       ->add_option("--targets", jobs_options_.targets,
