@@ -55,6 +55,16 @@ class PosixFile final : public File {
     return success();
   }
 
+  Result<void> allocate(uint64_t size) override {
+    // posix_fallocate returns the error instead of setting errno.
+    int error = 0;
+    do {
+      error = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    } while (error == EINTR);
+    if (error != 0) return errno_code(error);
+    return success();
+  }
+
   Result<void> datasync() override {
     // No retry on failure: after a failed fdatasync the kernel may have dropped the dirty pages,
     // so the caller must treat the data as lost rather than try again.

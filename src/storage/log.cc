@@ -90,6 +90,7 @@ Result<void> Log::load() {
     segments_.emplace(bases[i], std::move(segment));
   }
   active_ = segments_.rbegin()->second;
+  active_->set_preallocation(options_.config.preallocate_bytes);
   next_offset_ = active_->next_offset();
   if (!active_->empty()) active_since_ms_ = options_.clock();
   // What survived recovery may sit only in the page cache (a process crash, not a power loss):
@@ -248,6 +249,11 @@ Result<void> Log::roll() {
 
 Result<void> Log::roll_locked() {
   if (active_->empty()) return success();
+  active_->set_preallocation(0);
+  if (auto released = active_->release_preallocation(); !released) {
+    failure_ = released.error();
+    return errc::log_failed;
+  }
   if (options_.sync->policy().mode != FsyncMode::never) {
     // Waiters are completed by the active segment's sync, so the old one must be durable first.
     if (auto synced = active_->sync(); !synced) {
@@ -260,6 +266,7 @@ Result<void> Log::roll_locked() {
             Segment::create(fs_, options_.dir, next_offset_, options_.config.index_interval_bytes));
   DEPOT_TRY(fs_.sync_directory(options_.dir));
   active_ = std::shared_ptr<Segment>(std::move(created));
+  active_->set_preallocation(options_.config.preallocate_bytes);
   active_since_ms_ = -1;
   segments_.emplace(next_offset_, active_);
   return success();
@@ -391,6 +398,7 @@ Result<void> Log::truncate(int64_t offset) {
     }
     if (active_ != segments_.rbegin()->second) active_since_ms_ = options_.clock();
     active_ = segments_.rbegin()->second;
+    active_->set_preallocation(options_.config.preallocate_bytes);
     DEPOT_TRY(uint64_t position, active_->position_of(offset));
     DEPOT_TRY(active_->truncate_to(position));
     DEPOT_TRY(active_->sync());
@@ -445,6 +453,11 @@ Result<void> Log::close() {
   {
     std::lock_guard lock(mutex_);
     if (closed_) return success();
+    // A cleanly closed log's files end at their last batch.
+    if (!failure_) {
+      active_->set_preallocation(0);
+      if (auto released = active_->release_preallocation(); !released) failure_ = released.error();
+    }
   }
   sync_and_complete(false);
   std::vector<DurableCallback> abandoned;

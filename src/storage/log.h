@@ -26,6 +26,7 @@ struct LogConfig {
   uint64_t segment_bytes = 1ULL << 30;               // roll when the active segment would pass this
   int64_t segment_ms = 7LL * 24 * 3600 * 1000;       // roll when the active segment is this old
   uint32_t index_interval_bytes = 4096;              // one sparse index entry per this many bytes
+  uint64_t preallocate_bytes = 4ULL << 20;           // active segment's allocation ahead; 0: none
   uint32_t max_batch_bytes = 64u << 20;              // larger batches are refused
   int64_t retention_bytes = -1;                      // -1: no size limit
   int64_t retention_ms = -1;                         // -1: keep forever

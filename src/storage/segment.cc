@@ -91,6 +91,26 @@ Result<ScanOutcome> scan_batches(File& file, uint64_t start, uint64_t end, bool 
   return outcome;
 }
 
+namespace {
+
+// True when the file holds only zero bytes in [begin, end).
+Result<bool> all_zero(File& file, uint64_t begin, uint64_t end) {
+  Bytes chunk(64 * 1024);
+  for (uint64_t at = begin; at < end;) {
+    auto want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), end - at));
+    DEPOT_TRY(size_t got, file.read_at(at, std::span(chunk).first(want)));
+    if (got == 0) return true;
+    if (std::any_of(chunk.begin(), chunk.begin() + static_cast<ptrdiff_t>(got),
+                    [](std::byte b) { return b != std::byte{0}; })) {
+      return false;
+    }
+    at += got;
+  }
+  return true;
+}
+
+}  // namespace
+
 Segment::Segment(FileSystem& fs, fs::path dir, int64_t base_offset, uint32_t index_interval)
     : fs_(fs),
       dir_(std::move(dir)),
@@ -117,6 +137,7 @@ Result<std::unique_ptr<Segment>> Segment::open(FileSystem& fs, const fs::path& d
   DEPOT_TRY(s->index_file_,
             fs.open(segment_index_path(dir, base_offset), OpenMode::read_write_create));
   DEPOT_TRY(s->size_, s->file_->size());
+  s->allocated_ = s->size_;
   DEPOT_TRY(s->load_or_rebuild_index(verify_all));
   return s;
 }
@@ -159,7 +180,8 @@ Result<void> Segment::load_or_rebuild_index(bool verify_all) {
     spdlog::warn("segment {}: index is damaged; rebuilding it from the log",
                  segment_log_path(dir_, base_offset_).string());
     index_.clear();
-    return rebuild_index(false);
+    // Checked in full: in preallocated space a torn batch is not short, only wrong.
+    return rebuild_index(true);
   }
   // An empty index is normal for a small segment (entries start after index_interval bytes); a
   // deleted one costs a scan of the whole segment here, which also restores it.
@@ -202,13 +224,18 @@ Result<void> Segment::recover_tail(uint64_t from, bool verify) {
                                          return true;
                                        }));
   if (outcome.valid_end < size_) {
-    truncated_bytes_ = size_ - outcome.valid_end;
-    spdlog::warn("segment {}: cutting {} bytes of damaged tail at position {} ({})",
-                 segment_log_path(dir_, base_offset_).string(), truncated_bytes_, outcome.valid_end,
-                 outcome.damage ? outcome.damage.message() : "incomplete");
+    // Zeros after the last batch are space allocated ahead of the writer, not damage.
+    DEPOT_TRY(bool zeros, all_zero(*file_, outcome.valid_end, size_));
+    if (!zeros) {
+      truncated_bytes_ = size_ - outcome.valid_end;
+      spdlog::warn("segment {}: cutting {} bytes of damaged tail at position {} ({})",
+                   segment_log_path(dir_, base_offset_).string(), truncated_bytes_,
+                   outcome.valid_end, outcome.damage ? outcome.damage.message() : "incomplete");
+    }
     DEPOT_TRY(file_->truncate(outcome.valid_end));
     DEPOT_TRY(file_->datasync());
     size_ = outcome.valid_end;
+    allocated_ = size_;
   }
   return success();
 }
@@ -246,6 +273,16 @@ Result<void> Segment::write_pending_index_entries() {
 }
 
 Result<void> Segment::append(ByteSpan batch, const BatchHeader& header) {
+  if (preallocate_bytes_ > 0 && size_ + batch.size() > allocated_) {
+    const uint64_t target = size_ + batch.size() + preallocate_bytes_;
+    if (auto allocated = file_->allocate(target); allocated) {
+      allocated_ = target;
+    } else {
+      // Not fatal: the write below extends the file as it would without preallocation.
+      spdlog::debug("segment {}: could not allocate ahead: {}", base_offset_,
+                    allocated.error().message());
+    }
+  }
   if (auto written = file_->write_at(size_, batch); !written) {
     // Cut back whatever prefix made it, so the next append starts at a batch boundary.
     if (auto cut = file_->truncate(size_); !cut) {
@@ -253,6 +290,7 @@ Result<void> Segment::append(ByteSpan batch, const BatchHeader& header) {
                     cut.error().message());
       return errc::log_failed;
     }
+    allocated_ = size_;
     return written.error();
   }
   note_batch(size_, header, true);
@@ -296,10 +334,18 @@ Result<uint64_t> Segment::position_for_timestamp(int64_t timestamp) const {
   return found;
 }
 
+Result<void> Segment::release_preallocation() {
+  if (allocated_ <= size_) return success();
+  DEPOT_TRY(file_->truncate(size_));
+  allocated_ = size_;
+  return success();
+}
+
 Result<void> Segment::truncate_to(uint64_t position) {
-  if (position >= size_) return success();
+  if (position >= size_) return release_preallocation();
   DEPOT_TRY(file_->truncate(position));
   size_ = position;
+  allocated_ = position;
   return rebuild_index(false);
 }
 

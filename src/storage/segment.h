@@ -69,6 +69,12 @@ class Segment {
 
   // Cuts the segment at a batch boundary.
   Result<void> truncate_to(uint64_t position);
+  // While `bytes` > 0, appends keep that much space allocated past the end of the segment (the
+  // active one), so that their fdatasync changes no metadata. The file is then longer than the
+  // segment; recovery drops the zeros after the last batch.
+  void set_preallocation(uint64_t bytes) { preallocate_bytes_ = bytes; }
+  // Gives the space past the end back: a segment that is no longer active, or a clean close.
+  Result<void> release_preallocation();
   Result<void> sync() { return file_->datasync(); }
   // Makes the index file durable (the log file is synced by the group commit).
   Result<void> sync_index() { return index_file_->datasync(); }
@@ -98,6 +104,8 @@ class Segment {
   int64_t max_timestamp_ = -1;
   uint64_t bytes_since_index_ = 0;
   uint64_t truncated_bytes_ = 0;
+  uint64_t allocated_ = 0;  // the file's length: size_ plus space allocated ahead
+  uint64_t preallocate_bytes_ = 0;
 };
 
 }  // namespace depot::storage

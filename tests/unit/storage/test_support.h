@@ -84,6 +84,7 @@ class FaultyFileSystem final : public FileSystem {
   std::atomic<int> short_write_bytes{0};   // ... after writing this many bytes of it
   std::atomic<int> write_errno{ENOSPC};
   std::atomic<bool> fail_datasync{false};  // every fdatasync fails with EIO
+  std::atomic<bool> fail_allocate{false};  // every posix_fallocate fails with ENOSPC
 
   Result<std::shared_ptr<File>> open(const std::filesystem::path& path, OpenMode mode) override {
     DEPOT_TRY(auto inner, real_.open(path, mode));
@@ -124,6 +125,10 @@ class FaultyFileSystem final : public FileSystem {
     }
     Result<uint64_t> size() override { return inner_->size(); }
     Result<void> truncate(uint64_t size) override { return inner_->truncate(size); }
+    Result<void> allocate(uint64_t size) override {
+      if (fs_.fail_allocate) return errno_code(ENOSPC);
+      return inner_->allocate(size);
+    }
     Result<void> datasync() override {
       ++fs_.datasyncs;
       if (fs_.fail_datasync) return errno_code(EIO);
