@@ -325,7 +325,8 @@ TEST_F(LogTest, AllocatesAheadOfTheWriterAndRecoveryDropsTheZeros) {
     if (entry.path().extension() == ".log") total += entry.file_size();
   }
   EXPECT_EQ(total, log->size_bytes());
-  EXPECT_EQ(std::filesystem::file_size(segment_log_path(path, 0)), first_at_roll);  // already trimmed at the roll
+  EXPECT_EQ(std::filesystem::file_size(segment_log_path(path, 0)),
+            first_at_roll);  // already trimmed at the roll
 }
 
 TEST_F(LogTest, AppendsWorkWhenSpaceCannotBeAllocatedAhead) {
@@ -334,7 +335,8 @@ TEST_F(LogTest, AppendsWorkWhenSpaceCannotBeAllocatedAhead) {
   auto log = open_log({}, &fs);
   for (int i = 0; i < 3; ++i)
     append(*log, make_batch(2, "k", "v"));
-  EXPECT_EQ(std::filesystem::file_size(segment_log_path(dir_.path() / "log", 0)), log->size_bytes());
+  EXPECT_EQ(std::filesystem::file_size(segment_log_path(dir_.path() / "log", 0)),
+            log->size_bytes());
   EXPECT_EQ(read_all(*log).size(), 6u);
 }
 
