@@ -14,8 +14,6 @@ namespace depot::http {
 
 namespace {
 
-constexpr std::string_view kWorkersPath = "/api/jobs/workers";
-
 std::string_view state_name(jobs::WorkerState state) {
   switch (state) {
     case jobs::WorkerState::running:
