@@ -1,6 +1,7 @@
 #pragma once
 // Errors are values: every fallible operation in depot returns Result<T>, a T or a std::error_code
 // whose category names the module that failed.
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -12,6 +13,11 @@ template <class T>
 using Result = boost::outcome_v2::std_result<T>;
 
 using boost::outcome_v2::success;
+
+// A value parsed from text, or a sentence saying what is wrong with the text
+// ("port must be at most 65535"), for errors that are shown to a person as they are.
+template <class T>
+using ParseResult = boost::outcome_v2::std_checked<T, std::string>;
 
 // An errno from a failed system call as an error_code.
 inline std::error_code errno_code(int err) {

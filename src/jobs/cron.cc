@@ -82,7 +82,7 @@ std::optional<unsigned> parse_digits(std::string_view text) {
   return value;
 }
 
-CronResult<int> parse_value(std::string_view text, const Field& field) {
+ParseResult<int> parse_value(std::string_view text, const Field& field) {
   for (size_t i = 0; i < field.names.size(); ++i) {
     if (equals_ignoring_case(text, field.names[i])) return field.min + static_cast<int>(i);
   }
@@ -98,7 +98,7 @@ CronResult<int> parse_value(std::string_view text, const Field& field) {
 }
 
 // One item of a list: `*`, `a`, `a-b`, each optionally with `/step`.
-CronResult<uint64_t> parse_item(std::string_view item, const Field& field) {
+ParseResult<uint64_t> parse_item(std::string_view item, const Field& field) {
   std::string_view range = item;
   std::optional<std::string_view> step_text;
   if (auto slash = item.find('/'); slash != std::string_view::npos) {
@@ -136,7 +136,7 @@ CronResult<uint64_t> parse_item(std::string_view item, const Field& field) {
   return bits;
 }
 
-CronResult<uint64_t> parse_field(std::string_view text, const Field& field) {
+ParseResult<uint64_t> parse_field(std::string_view text, const Field& field) {
   uint64_t bits = 0;
   for (std::string_view item : split(text, ",", true)) {
     if (item.empty()) return fmt::format("{} \"{}\" has an empty list item", field.name, text);
@@ -214,7 +214,7 @@ std::optional<UnixNanos> nanos_of(std::optional<int64_t> minute) {
 
 }  // namespace
 
-CronResult<CronSchedule> CronSchedule::parse(std::string_view text) {
+ParseResult<CronSchedule> CronSchedule::parse(std::string_view text) {
   auto fail = [text](std::string_view problem) {
     return fmt::format("cron schedule \"{}\": {}", text, problem);
   };
@@ -239,7 +239,7 @@ CronResult<CronSchedule> CronSchedule::parse(std::string_view text) {
   }
   CronSchedule schedule;
   schedule.text_ = std::string(text);
-  auto parsed = [&]() -> CronResult<void> {
+  auto parsed = [&]() -> ParseResult<void> {
     DEPOT_TRY(schedule.minutes_, parse_field(fields[0], kMinute));
     DEPOT_TRY(schedule.hours_, parse_field(fields[1], kHour));
     DEPOT_TRY(schedule.days_, parse_field(fields[2], kDayOfMonth));

@@ -11,21 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include <boost/outcome/std_result.hpp>
-
+#include "common/result.h"
 #include "jobs/job.h"
 
 namespace depot::jobs {
 
-// A value, or a sentence saying what is wrong with the text and where
-// ("cron schedule \"61 * * * *\": minute 61 is out of range 0-59").
-template <class T>
-using CronResult = boost::outcome_v2::std_checked<T, std::string>;
-
 class CronSchedule {
  public:
   // Also refuses a schedule that can never match, such as "0 0 30 2 *".
-  static CronResult<CronSchedule> parse(std::string_view text);
+  static ParseResult<CronSchedule> parse(std::string_view text);
 
   // The first tick strictly after `t`; nullopt if none is left before the year 2262, the end of
   // UnixNanos.

@@ -40,10 +40,6 @@ struct StartupError {
 template <class T>
 using StartupResult = boost::outcome_v2::std_checked<T, StartupError>;
 
-// A parsed value, or the reason the text does not parse ("port must be at most 65535").
-template <class T>
-using ParseResult = boost::outcome_v2::std_checked<T, std::string>;
-
 // Exit status for a failed start: 2 for a bad setting (as for bad command-line usage), else 1.
 int exit_code_for(const StartupError& error);
 
