@@ -170,7 +170,7 @@ std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to) {
   return done;
 }
 
-void Log::sync_and_complete(bool from_service) {
+Log::Completions Log::sync(bool from_service) {
   if (from_service) gather_appenders();
   std::shared_ptr<File> file;
   int64_t target;
@@ -181,8 +181,7 @@ void Log::sync_and_complete(bool from_service) {
   }
   auto synced = file->datasync();
 
-  std::vector<DurableCallback> done;
-  std::error_code result;
+  Completions done;
   bool again = false;
   {
     std::lock_guard lock(mutex_);
@@ -193,18 +192,17 @@ void Log::sync_and_complete(bool from_service) {
                     synced.error().message());
     }
     if (failure_) {
-      result = errc::log_failed;
-      done = take_waiters_locked(INT64_MAX);
+      done.result = errc::log_failed;
+      done.callbacks = take_waiters_locked(INT64_MAX);
     } else {
       durable_offset_ = std::max(durable_offset_, target);
-      done = take_waiters_locked(durable_offset_);
-      last_sync_group_ = done.size();
+      done.callbacks = take_waiters_locked(durable_offset_);
+      last_sync_group_ = done.callbacks.size();
       if (!waiters_.empty() && !sync_pending_) again = sync_pending_ = true;
     }
   }
-  for (auto& callback : done)
-    callback(result);
   if (again) options_.sync->schedule(shared_from_this());
+  return done;
 }
 
 void Log::gather_appenders() {

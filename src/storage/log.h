@@ -117,9 +117,21 @@ class Log : public std::enable_shared_from_this<Log> {
   Result<void> load();
   Result<void> roll_locked();
   std::shared_ptr<Segment> segment_for_locked(int64_t offset) const;
-  // fdatasync the active segment and complete the waiters it covers. `from_service` clears the
-  // pending flag that keeps one log from being queued twice.
-  void sync_and_complete(bool from_service);
+  // Waiters that a sync covered, to be told how it went.
+  struct Completions {
+    std::vector<DurableCallback> callbacks;
+    std::error_code result;
+    void run() {
+      for (auto& callback : callbacks)
+        callback(result);
+    }
+  };
+  // fdatasync the active segment and return the waiters it covers. `from_service` clears the
+  // pending flag that keeps one log from being queued twice. The sync service runs the
+  // completions only after letting go of the log, so that the log is never destroyed on its
+  // thread a moment after its owner thought it was done with it.
+  Completions sync(bool from_service);
+  void sync_and_complete(bool from_service) { sync(from_service).run(); }
   void gather_appenders();
   bool has_unsynced_writes() const;
   std::vector<DurableCallback> take_waiters_locked(int64_t up_to);

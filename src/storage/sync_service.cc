@@ -70,7 +70,9 @@ void SyncService::run_worker() {
       log = std::move(queue_.front());
       queue_.pop_front();
     }
-    log->sync_and_complete(true);
+    Log::Completions completions = log->sync(true);
+    log.reset();  // before the waiters learn they are done (see Log::sync)
+    completions.run();
   }
 }
 
