@@ -8,10 +8,10 @@
 #include <string_view>
 #include <variant>
 
+#include "common/rfc3339.h"
 #include "protocol/faktory/command.h"
 #include "protocol/faktory/framing.h"
 #include "protocol/faktory/job_json.h"
-#include "protocol/faktory/rfc3339.h"
 
 using namespace depot;
 using namespace depot::faktory;

@@ -10,11 +10,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/json_write.h"
+#include "common/rfc3339.h"
 #include "jobs/errc.h"
 #include "protocol/faktory/auth.h"
 #include "protocol/faktory/command.h"
-#include "protocol/faktory/json_write.h"
-#include "protocol/faktory/rfc3339.h"
 #include "server/connection.h"
 #include "server/errc.h"
 

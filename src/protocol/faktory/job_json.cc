@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "common/json_write.h"
+#include "common/rfc3339.h"
 #include "protocol/faktory/json_read.h"
-#include "protocol/faktory/json_write.h"
-#include "protocol/faktory/rfc3339.h"
 
 namespace depot::faktory {
 namespace {

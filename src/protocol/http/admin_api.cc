@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "protocol/faktory/json_write.h"
-#include "protocol/faktory/rfc3339.h"
+#include "common/json_write.h"
+#include "common/rfc3339.h"
 
 namespace depot::http {
 
@@ -42,7 +42,7 @@ Response method_not_allowed(std::string_view allowed) {
 
 Response error_response(int status, std::string_view message) {
   std::string body = R"({"error":)";
-  faktory::append_json_string(body, message);
+  append_json_string(body, message);
   body += '}';
   return {status, std::move(body)};
 }
@@ -110,17 +110,17 @@ Response AdminApi::list_workers() const {
     body += first ? "{" : ",{";
     first = false;
     body += R"("wid":)";
-    faktory::append_json_string(body, worker.wid);
+    append_json_string(body, worker.wid);
     body += R"(,"hostname":)";
-    faktory::append_json_string(body, worker.hostname);
+    append_json_string(body, worker.hostname);
     body += fmt::format(R"(,"pid":{},"labels":[)", worker.pid);
     for (size_t i = 0; i < worker.labels.size(); ++i) {
       if (i > 0) body += ',';
-      faktory::append_json_string(body, worker.labels[i]);
+      append_json_string(body, worker.labels[i]);
     }
     body += fmt::format(R"(],"state":"{}","started_at":"{}","last_beat":"{}","connections":{}}})",
-                        state_name(worker.state), faktory::format_rfc3339(worker.started_at),
-                        faktory::format_rfc3339(worker.last_beat), worker.connections);
+                        state_name(worker.state), format_rfc3339(worker.started_at),
+                        format_rfc3339(worker.last_beat), worker.connections);
   }
   body += "]}";
   return {200, std::move(body)};

@@ -7,7 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "protocol/faktory/rfc3339.h"
+#include "common/rfc3339.h"
 
 namespace depot::jobs {
 namespace {
@@ -17,11 +17,11 @@ using ::testing::HasSubstr;
 constexpr UnixNanos kMinute = 60'000'000'000;
 
 UnixNanos at(std::string_view rfc3339) {
-  return faktory::parse_rfc3339(rfc3339).value();
+  return parse_rfc3339(rfc3339).value();
 }
 
 std::string show(std::optional<UnixNanos> tick) {
-  return tick ? faktory::format_rfc3339(*tick) : "never";
+  return tick ? format_rfc3339(*tick) : "never";
 }
 
 CronSchedule schedule(std::string_view text) {

@@ -1,12 +1,12 @@
 // RFC 3339 timestamps as Go's time.RFC3339Nano parses and formats them.
-#include "protocol/faktory/rfc3339.h"
+#include "common/rfc3339.h"
 
 #include <cstdint>
 #include <limits>
 
 #include <gtest/gtest.h>
 
-namespace depot::faktory {
+namespace depot {
 namespace {
 
 constexpr int64_t kMay1Noon = 1714564800000000000;  // 2024-05-01T12:00:00Z (Python datetime)
@@ -97,4 +97,4 @@ TEST(Rfc3339, RoundTripsEveryFormattedValue) {
 }
 
 }  // namespace
-}  // namespace depot::faktory
+}  // namespace depot

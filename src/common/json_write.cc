@@ -1,8 +1,8 @@
-#include "protocol/faktory/json_write.h"
+#include "common/json_write.h"
 
 #include <cstdint>
 
-namespace depot::faktory {
+namespace depot {
 namespace {
 
 // Length of the valid UTF-8 sequence starting at text[at], or 0 if it is not one (overlong forms,
@@ -103,4 +103,4 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-}  // namespace depot::faktory
+}  // namespace depot

@@ -1,9 +1,9 @@
-#include "protocol/faktory/rfc3339.h"
+#include "common/rfc3339.h"
 
 #include <cstdint>
 #include <limits>
 
-namespace depot::faktory {
+namespace depot {
 namespace {
 
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
@@ -58,7 +58,7 @@ int digits(std::string_view text, std::size_t at, std::size_t n) {
 
 }  // namespace
 
-std::optional<jobs::UnixNanos> parse_rfc3339(std::string_view s) {
+std::optional<int64_t> parse_rfc3339(std::string_view s) {
   // Fixed part: 2006-01-02T15:04:05
   if (s.size() < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
@@ -109,7 +109,7 @@ std::optional<jobs::UnixNanos> parse_rfc3339(std::string_view s) {
   return static_cast<int64_t>(nanos);
 }
 
-std::string format_rfc3339(jobs::UnixNanos nanos) {
+std::string format_rfc3339(int64_t nanos) {
   // Floor division so times before 1970 get a positive fraction, as Go's do.
   int64_t seconds = nanos / kNanosPerSecond;
   int64_t fraction = nanos % kNanosPerSecond;
@@ -155,4 +155,4 @@ std::string format_rfc3339(jobs::UnixNanos nanos) {
   return std::string(buffer, size);
 }
 
-}  // namespace depot::faktory
+}  // namespace depot
