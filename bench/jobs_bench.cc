@@ -389,6 +389,38 @@ struct Measurement {
   double server_cpu_us_per_job = 0;  // the server process's CPU time per job completed
 };
 
+// The stop flag a measurement's threads share, and the error that raised it first. Errors after
+// the stop (connections interrupted on purpose) are not kept.
+class StopFlag {
+ public:
+  bool stopped() const { return stopped_; }
+  void stop() { stopped_ = true; }
+  // Runs `body`; an exception stops every thread and is kept if it came first.
+  void run(const std::function<void()>& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mutex_);
+      if (!stopped_.exchange(true)) error_ = e.what();
+    }
+  }
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex mutex_;
+  std::string error_;
+};
+
+// Throws unless INFO on `port` counts `want` jobs waiting in the bench queue.
+void expect_waiting(uint16_t port, size_t want, std::string_view when) {
+  size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
+  if (waiting != want) fail(fmt::format("{} INFO says {} jobs wait, not {}", when, waiting, want));
+}
+
 // A ~`bytes`-long Faktory job whose first argument is the push time in steady-clock nanoseconds.
 std::string make_job(unsigned producer, uint64_t sequence, size_t bytes) {
   std::string job = fmt::format(R"({{"jid":"{:08x}{:08x}","jobtype":"bench","queue":"{}",)"
@@ -436,27 +468,14 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   std::counting_semaphore<> backlog_slots(static_cast<ptrdiff_t>(options.backlog));
   std::atomic<uint64_t> completed{0};
   std::atomic<bool> measuring{false};
-  std::atomic<bool> stop{false};
-  std::mutex error_mutex;
-  std::string first_error;
-  auto run_guarded = [&](const std::function<void()>& body) {
-    try {
-      body();
-    } catch (const std::exception& e) {
-      std::lock_guard lock(error_mutex);
-      if (!stop.exchange(true) && first_error.empty()) first_error = e.what();
-    }
-  };
+  StopFlag stop;
 
   std::vector<std::vector<int64_t>> latencies(shape.workers);
   std::vector<std::thread> threads;
   // Stops and joins every thread: at the end of the run, and on the way out of an exception
   // (a joinable std::thread would terminate the process).
   auto stop_threads = [&] {
-    {
-      std::lock_guard lock(error_mutex);
-      stop = true;
-    }
+    stop.stop();
     backlog_slots.release(static_cast<ptrdiff_t>(shape.producers));
     for (auto& connection : producers)
       connection->interrupt();
@@ -474,17 +493,17 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   }};
   for (unsigned i = 0; i < shape.producers; ++i) {
     threads.emplace_back([&, i] {
-      run_guarded([&] {
+      stop.run([&] {
         auto interval =
             shape.rate == 0
                 ? Clock::duration::zero()
                 : std::chrono::duration_cast<Clock::duration>(
                       std::chrono::duration<double>(shape.producers / double(shape.rate)));
         auto next = Clock::now();
-        for (uint64_t sequence = 0; !stop; ++sequence) {
+        for (uint64_t sequence = 0; !stop.stopped(); ++sequence) {
           backlog_slots.acquire();
           if (shape.rate != 0) std::this_thread::sleep_until(next += interval);
-          if (stop) break;
+          if (stop.stopped()) break;
           producers[i]->push(make_job(i, sequence, options.job_bytes));
         }
       });
@@ -493,8 +512,8 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   for (unsigned i = 0; i < shape.workers; ++i) {
     latencies[i].reserve(1 << 16);
     threads.emplace_back([&, i] {
-      run_guarded([&] {
-        while (!stop) {
+      stop.run([&] {
+        while (!stop.stopped()) {
           std::optional<std::string> job = workers[i]->take();
           if (!job) continue;
           backlog_slots.release();
@@ -513,7 +532,7 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   double cpu_at_start = server.cpu_seconds();
   auto start = Clock::now();
   measuring = true;
-  while (!stop) {
+  while (!stop.stopped()) {
     double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     if (elapsed >= options.seconds) break;
     if (tty && elapsed > 0) {
@@ -529,7 +548,9 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   double cpu_in_window = server.cpu_seconds() - cpu_at_start;
   stop_threads();
   if (tty) std::fprintf(stderr, "\r%*s\r", 72, "");
-  if (!first_error.empty()) fail(fmt::format("{} {}: {}", target.name, shape.label(), first_error));
+  if (std::string error = stop.error(); !error.empty()) {
+    fail(fmt::format("{} {}: {}", target.name, shape.label(), error));
+  }
 
   std::vector<int64_t> samples;
   for (const auto& worker : latencies)
@@ -595,17 +616,15 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
     server.wait_listening(port);
     baseline = server.rss_bytes();
     std::atomic<size_t> pushed{0};
-    std::atomic<bool> failed{false};
-    std::string first_error;
-    std::mutex error_mutex;
+    StopFlag stop;
     auto start = Clock::now();
     std::vector<std::thread> threads;
     for (unsigned c = 0; c < kConnections; ++c) {
       threads.emplace_back([&, c] {
-        try {
+        stop.run([&] {
           FaktoryConnection connection(port, "");
           uint64_t sequence = 0;
-          for (size_t batch = c; batch * kBatch < options.memory_jobs && !failed;
+          for (size_t batch = c; batch * kBatch < options.memory_jobs && !stop.stopped();
                batch += kConnections) {
             size_t count = std::min(kBatch, options.memory_jobs - batch * kBatch);
             std::string array = "[";
@@ -617,13 +636,10 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
             connection.push_bulk(array);
             pushed += count;
           }
-        } catch (const std::exception& e) {
-          std::lock_guard lock(error_mutex);
-          if (!failed.exchange(true)) first_error = e.what();
-        }
+        });
       });
     }
-    for (size_t last = 0; pushed < options.memory_jobs && !failed;) {
+    for (size_t last = 0; pushed < options.memory_jobs && !stop.stopped();) {
       std::this_thread::sleep_for(1s);
       size_t now = pushed;
       std::fprintf(stderr, "bench: pushed %zu of %zu jobs (%.0f/s), depot RSS %.0f MiB\n", now,
@@ -632,17 +648,9 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
     }
     for (std::thread& thread : threads)
       thread.join();
-    if (failed) {
-      std::fprintf(stderr, "depot bench jobs: %s\n", first_error.c_str());
-      return 1;
-    }
+    if (std::string error = stop.error(); !error.empty()) fail(error);
     push_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
-    if (waiting != options.memory_jobs) {
-      std::fprintf(stderr, "depot bench jobs: INFO says %zu jobs wait, not %zu\n", waiting,
-                   options.memory_jobs);
-      return 1;
-    }
+    expect_waiting(port, options.memory_jobs, "after the pushes");
     std::this_thread::sleep_for(1s);
     filled = server.rss_bytes();
   }
@@ -657,12 +665,7 @@ int run_memory_measurement(const JobsBenchOptions& options, const std::filesyste
     ServerProcess server(depot.argv(port, data / "data"), data / "server-restart.log");
     server.wait_listening(port, std::chrono::minutes(10));
     replay_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
-    if (waiting != options.memory_jobs) {
-      std::fprintf(stderr, "depot bench jobs: after the restart %zu jobs wait, not %zu\n", waiting,
-                   options.memory_jobs);
-      return 1;
-    }
+    expect_waiting(port, options.memory_jobs, "after the restart");
     replayed = server.rss_bytes();
   }
   std::filesystem::remove_all(work_dir(options));
