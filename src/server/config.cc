@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/json_write.h"
 #include "jobs/cron.h"
 #include "server/units.h"
 
@@ -172,14 +173,15 @@ constexpr std::string_view kCronKeys = "schedule, job";
 constexpr std::string_view kCronJobKeys =
     "type, queue, args, retry, reserve_for, backtrace, custom";
 
-// TOML as JSON. toml++'s JSON formatter writes the scalars (escaping strings, quoting dates);
-// tables and arrays are walked here so the text is compact, as a client would send it.
+// TOML as JSON. Strings (and keys) go through the project's JSON string writer; toml++'s JSON
+// formatter writes the other scalars (numbers, booleans, quoted dates). Tables and arrays are
+// walked here so the text is compact, as a client would send it.
 void append_json(std::string& out, const toml::node& node) {
   if (const toml::table* table = node.as_table()) {
     out += '{';
     for (auto&& [key, value] : *table) {
       if (out.back() != '{') out += ',';
-      append_json(out, toml::value<std::string>(std::string(key.str())));
+      append_json_string(out, key.str());
       out += ':';
       append_json(out, value);
     }
@@ -191,6 +193,8 @@ void append_json(std::string& out, const toml::node& node) {
       append_json(out, element);
     }
     out += ']';
+  } else if (const toml::value<std::string>* string = node.as_string()) {
+    append_json_string(out, string->get());
   } else {
     std::ostringstream text;
     text << toml::json_formatter(node);
@@ -235,7 +239,7 @@ ParseResult<void> cron_job_json(const toml::table& job, std::string& out) {
     }
     if (!expected.empty()) return fmt::format("job.{} must be {}", name, expected);
     if (out.size() > 1) out += ',';
-    append_json(out, toml::value<std::string>(name == "type" ? "jobtype" : std::string(name)));
+    append_json_string(out, name == "type" ? "jobtype" : name);
     out += ':';
     append_json(out, value);
   }
