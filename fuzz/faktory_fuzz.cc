@@ -1,6 +1,7 @@
-// Fuzzes the Faktory wire layer with untrusted bytes: framing, every command parser, the job codec
-// and RFC 3339 timestamps. Nothing may crash or read out of bounds; every error must encode as a
-// single reply line; and whatever parses as a job must survive write_job -> parse_job unchanged.
+// Fuzzes the Faktory wire layer with untrusted bytes: framing, every command parser, the job codec,
+// CHECKPOINT's custom merge and RFC 3339 timestamps. Nothing may crash or read out of bounds; every
+// error must encode as a single reply line; whatever parses as a job must survive write_job ->
+// parse_job unchanged; and a CHECKPOINT's custom merged into a job's must leave a job that does.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -73,6 +74,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         }
       }
       (void)write_rejections(rejected);
+    } else if (auto* cp = std::get_if<Checkpoint>(&command.value()); cp && cp->custom) {
+      auto job = parse_job(R"({"jid":"abcdefgh","jobtype":"J","args":[],)"
+                           R"("custom":{"cursor":1,"unique_for":60,"keep":[{"a":null}]}})");
+      check(job.has_value());
+      auto merged = merge_custom(job.value(), *cp->custom);
+      check(merged.has_value());  // a parsed patch always merges into a valid custom
+      check_round_trip(job.value());
     }
 
     // Whatever the verb, the payload also goes through the codecs directly.

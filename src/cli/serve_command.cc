@@ -44,7 +44,9 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     spdlog::warn("jobs: the jobs face is off, so the {} [[cron]] entries enqueue nothing",
                  config.periodic_jobs.size());
   }
-  std::shared_ptr<jobs::WorkerRegistry> workers;  // for the admin API, while the jobs face runs
+  // For the admin API, while the jobs face runs.
+  std::shared_ptr<jobs::WorkerRegistry> workers;
+  std::shared_ptr<const jobs::JobStore> job_store;
   if (config.jobs_listen) {
     jobs::StoreOptions store_options{context.data_dir.path() / "jobs", &context.sync, {}, {}};
     DEPOT_TRY(store_options.periodic, periodic_jobs(config));
@@ -67,10 +69,12 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     DEPOT_TRY(server.register_face("jobs", std::make_shared<faktory::FaktoryHandler>(service),
                                    connection));
     workers = std::shared_ptr<jobs::WorkerRegistry>(service, &service->workers());
+    job_store = std::shared_ptr<const jobs::JobStore>(service, &service->store());
   }
   if (config.http_listen) {
-    DEPOT_TRY(server.register_face("http", std::make_shared<http::HttpHandler>(http::AdminApi(
-                                               std::move(workers), config.password))));
+    DEPOT_TRY(server.register_face(
+        "http", std::make_shared<http::HttpHandler>(
+                    http::AdminApi(std::move(workers), config.password, std::move(job_store)))));
   }
   return success();
 }

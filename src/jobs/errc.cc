@@ -20,6 +20,8 @@ class JobsCategory final : public std::error_category {
         return "job expired";
       case errc::corrupt_journal:
         return "job journal record is damaged";
+      case errc::reserved_by_other:
+        return "job reserved by another worker";
     }
     return "unknown jobs error " + std::to_string(code);
   }

@@ -10,6 +10,7 @@ enum class errc {
   not_unique,         // a unique job with the same jobtype, args and queue is already present
   expired,            // the job's custom.expires_at has passed: it is discarded, not queued
   corrupt_journal,    // a journal record does not decode
+  reserved_by_other,  // CHECKPOINT of a job another worker holds the reservation of
 };
 
 const std::error_category& jobs_category();

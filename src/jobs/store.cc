@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory_resource>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -322,7 +323,7 @@ Result<void> JobStore::replay() {
       case RecordKind::working: {
         DEPOT_TRY(JournalRecord rec, read_locked(entry.offset));
         working_[std::string(jid)] =
-            Reservation{std::move(rec.job), rec.name, rec.since, rec.until};
+            Reservation{std::move(rec.job), rec.name, rec.since, rec.until, {}, 0};
         break;
       }
       default:
@@ -438,19 +439,32 @@ Result<void> JobStore::push_locked(Job job, UnixNanos now, Done durable,
                                    std::vector<std::string>& woken, const KeyedRecord* also) {
   if (job.created_at == 0) job.created_at = now;
   if (job.expires_at != 0 && job.expires_at <= now) return errc::expired;
+  // The jid of a reserved job: it is being re-enqueued (see push()). Its lock is its own.
+  auto reserved = working_.find(job.jid);
+  const bool repush = reserved != working_.end();
   if (job.unique_for) {
-    auto key = unique_key(job);
-    auto it = unique_locks_.find(key);
-    if (it != unique_locks_.end() && it->second.until > now) return errc::not_unique;
-    unique_locks_[key] = UniqueLock{job.jid, now + *job.unique_for * kNanosPerSecond};
+    auto it = unique_locks_.find(unique_key(job));
+    const bool own = repush && it != unique_locks_.end() && it->second.jid == job.jid;
+    if (it != unique_locks_.end() && it->second.until > now && !own) return errc::not_unique;
   }
+  if (repush) release_unique_locked(reserved->second.job);
+  if (job.unique_for) {
+    unique_locks_[unique_key(job)] = UniqueLock{job.jid, now + *job.unique_for * kNanosPerSecond};
+  }
+  const std::string jid = repush ? job.jid : std::string();
   if (job.at > now) {
     JournalRecord record{RecordKind::scheduled, job, {}, 0, 0};
     DEPOT_TRY(int64_t offset, append_locked(job.jid, record, std::move(durable), also));
     scheduled_.emplace(job.at, offset);
-    return success();
+  } else {
+    DEPOT_TRY(enqueue_locked(std::move(job), now, std::move(durable), woken, also));
   }
-  return enqueue_locked(std::move(job), now, std::move(durable), woken, also);
+  // The record just appended, keyed by the jid, supersedes the working one: on replay as here.
+  if (repush) {
+    working_.erase(jid);
+    spdlog::debug("jobs: {} pushed again while reserved; its reservation ended", jid);
+  }
+  return success();
 }
 
 Result<void> JobStore::fire_periodic_locked(UnixNanos now, std::vector<std::string>& woken) {
@@ -518,7 +532,7 @@ Result<std::optional<Job>> JobStore::fetch(std::span<const std::string> queues,
       }
       const int32_t reserve =
           std::clamp(job.reserve_for, kMinReserveForSeconds, kMaxReserveForSeconds);
-      Reservation reservation{job, wid, now, now + int64_t{reserve} * kNanosPerSecond};
+      Reservation reservation{job, wid, now, now + int64_t{reserve} * kNanosPerSecond, {}, 0};
       // Not waited for: if the reservation is lost in a crash the job is simply still waiting.
       JournalRecord working{RecordKind::working, job, wid, reservation.reserved_at,
                             reservation.expires_at};
@@ -528,6 +542,71 @@ Result<std::optional<Job>> JobStore::fetch(std::span<const std::string> queues,
     }
   }
   return std::optional<Job>{};
+}
+
+Result<void> JobStore::update_reserved(const std::string& jid, const std::string& wid,
+                                       const std::function<Result<void>(Job&)>& edit,
+                                       std::optional<Progress> progress, Done durable) {
+  std::lock_guard lock(mutex_);
+  auto it = working_.find(jid);
+  if (it == working_.end()) return errc::job_not_found;
+  Reservation& reservation = it->second;
+  if (reservation.wid != wid) return errc::reserved_by_other;
+  Job job = reservation.job;
+  if (edit) DEPOT_TRY(edit(job));
+  job.jid = jid;  // the record's key and the reservation's: not the edit's to change
+  const UnixNanos now = options_.clock();
+  const int32_t reserve = std::clamp(job.reserve_for, kMinReserveForSeconds, kMaxReserveForSeconds);
+  const UnixNanos expires_at = now + int64_t{reserve} * kNanosPerSecond;
+  JournalRecord working{RecordKind::working, job, wid, reservation.reserved_at, expires_at};
+  DEPOT_TRY(append_locked(jid, working, std::move(durable)));
+  const Job& old = reservation.job;
+  if (job.unique_for != old.unique_for || unique_key(job) != unique_key(old)) {
+    release_unique_locked(old);
+    if (job.unique_for) {
+      auto [lock_it, fresh] = unique_locks_.try_emplace(unique_key(job));
+      if (fresh || lock_it->second.jid == jid || lock_it->second.until <= now) {
+        lock_it->second = UniqueLock{jid, now + *job.unique_for * kNanosPerSecond};
+      }
+    }
+  }
+  reservation.job = std::move(job);
+  reservation.expires_at = expires_at;
+  if (progress) {
+    reservation.progress = *progress;
+    reservation.progress_at = now;
+  }
+  return success();
+}
+
+ReservedJob JobStore::describe(const Reservation& reservation) {
+  const Job& job = reservation.job;
+  return ReservedJob{job.jid,
+                     job.jobtype,
+                     job.queue,
+                     reservation.wid,
+                     reservation.reserved_at,
+                     reservation.expires_at,
+                     reservation.progress,
+                     reservation.progress_at};
+}
+
+std::vector<ReservedJob> JobStore::reservations(size_t limit) const {
+  std::vector<const Reservation*> all;
+  std::lock_guard lock(mutex_);
+  all.reserve(working_.size());
+  for (const auto& [jid, reservation] : working_)
+    all.push_back(&reservation);
+  auto older = [](const Reservation* a, const Reservation* b) {
+    return std::tie(a->reserved_at, a->job.jid) < std::tie(b->reserved_at, b->job.jid);
+  };
+  const size_t n = std::min(limit, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(), older);
+  std::vector<ReservedJob> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(describe(*all[i]));
+  return out;
 }
 
 void JobStore::release_unique_locked(const Job& job) {
@@ -733,6 +812,19 @@ StoreStats JobStore::stats() const {
   s.working = working_.size();
   s.total_processed = total_processed_;
   s.total_failures = total_failures_;
+  std::vector<const Reservation*> reporting;
+  for (const auto& [jid, reservation] : working_) {
+    if (reservation.progress) reporting.push_back(&reservation);
+  }
+  auto newer = [](const Reservation* a, const Reservation* b) {
+    return std::tie(b->progress_at, a->job.jid) < std::tie(a->progress_at, b->job.jid);
+  };
+  const size_t n = std::min(kMaxProgressInStats, reporting.size());
+  std::partial_sort(reporting.begin(), reporting.begin() + static_cast<std::ptrdiff_t>(n),
+                    reporting.end(), newer);
+  s.progress.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    s.progress.push_back(describe(*reporting[i]));
   return s;
 }
 

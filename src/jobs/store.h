@@ -63,6 +63,33 @@ enum class JobSet { scheduled, retries, dead };
 // matches to the dead set), requeue (put matches back on their queues now).
 enum class MutateOp { clear, discard, kill, requeue };
 
+// What a running job last reported of its progress (CHECKPOINT), with the time it did. Kept in
+// memory on the reservation only, never journaled: after a restart a restored reservation's
+// progress is unknown until the job's next checkpoint.
+struct Progress {
+  int64_t done = 0;
+  std::optional<int64_t> total;  // nullopt when the job does not know its total
+
+  bool operator==(const Progress&) const = default;
+};
+
+// A reservation as stats() and reservations() show it.
+struct ReservedJob {
+  std::string jid;
+  std::string jobtype;
+  std::string queue;
+  std::string wid;
+  UnixNanos reserved_at = 0;
+  UnixNanos expires_at = 0;
+  std::optional<Progress> progress;  // nullopt until the job reports some
+  UnixNanos progress_at = 0;         // when it last did
+
+  bool operator==(const ReservedJob&) const = default;
+};
+
+// stats() lists at most this many reservations with progress.
+inline constexpr size_t kMaxProgressInStats = 100;
+
 struct StoreStats {
   std::map<std::string, size_t> queues;  // waiting jobs per queue
   size_t scheduled = 0;
@@ -72,6 +99,9 @@ struct StoreStats {
   uint64_t total_processed = 0;  // ACKs since start
   uint64_t total_failures = 0;   // FAILs and expired reservations since start
   std::vector<std::string> paused;
+  // Reservations whose job has reported progress, most recently reported first, at most
+  // kMaxProgressInStats of them.
+  std::vector<ReservedJob> progress;
 };
 
 class JobStore {
@@ -83,6 +113,11 @@ class JobStore {
 
   // Enqueues the job, or schedules it when `at` is in the future. created_at is set when 0.
   // Fails with not_unique while an equal unique job holds its lock, expired past expires_at.
+  //
+  // A job pushed with the jid of a reserved job (an interrupted iteration job re-enqueued with
+  // its cursor, as Sidekiq and job-iteration do) ends that reservation: its record supersedes the
+  // working one in the same single journal record, a later ACK of the jid is a no-op, and a
+  // unique lock the reserved job holds is renewed for the pushed one instead of refusing it.
   Result<void> push(Job job, Done durable);
   // The first waiting job of the first non-paused, non-empty queue, in the order given; it is
   // reserved for `wid` for reserve_for seconds (clamped to [60, 86400]). Jobs past expires_at
@@ -93,6 +128,19 @@ class JobStore {
   // Records a failure of a reserved job and retries it with Faktory's backoff, sends it to the dead
   // set when its retries are used up, or discards it (retry 0). job_not_found if not reserved.
   Result<void> fail(const std::string& jid, FailInfo info, Done durable);
+
+  // A running job's checkpoint (CHECKPOINT): `edit` changes a copy of the reserved job (its
+  // custom, say) under the store's lock; the result is journaled as the reservation's new working
+  // record, so that a restart, an expiry (back to its queue) and a FAIL (retried) all see it. The
+  // reservation is renewed: it now expires reserve_for seconds (clamped as by fetch) from now.
+  // `progress`, when given, replaces what the job last reported (see Progress). `durable` fires
+  // once the record is durable. job_not_found when `jid` is not reserved, reserved_by_other when
+  // `wid` does not hold it; an error from `edit` is returned and changes nothing.
+  Result<void> update_reserved(const std::string& jid, const std::string& wid,
+                               const std::function<Result<void>(Job&)>& edit,
+                               std::optional<Progress> progress, Done durable);
+  // The reservations, oldest first, at most `limit` (for the admin API).
+  std::vector<ReservedJob> reservations(size_t limit) const;
 
   // Moves due scheduled jobs and retries to their queues, enqueues periodic jobs whose tick has
   // come, fails expired reservations (ReservationExpired), purges dead jobs past the dead TTL and
@@ -147,6 +195,8 @@ class JobStore {
     std::string wid;
     UnixNanos reserved_at = 0;
     UnixNanos expires_at = 0;
+    std::optional<Progress> progress;  // memory only: see Progress
+    UnixNanos progress_at = 0;
   };
   struct UniqueLock {
     std::string jid;
@@ -185,6 +235,7 @@ class JobStore {
   Result<void> fail_locked(Reservation reservation, FailInfo info, UnixNanos now, Done durable,
                            std::vector<std::string>& woken);
   void release_unique_locked(const Job& job);
+  static ReservedJob describe(const Reservation& reservation);
   TimedSet& set_for(JobSet set);
   const TimedSet& set_for(JobSet set) const;
   void notify(const std::vector<std::string>& queues);

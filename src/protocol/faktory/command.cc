@@ -256,6 +256,89 @@ ParseResult<Command> parse_mutate(std::string_view payload) {
   return Command{std::move(mutate)};
 }
 
+// CHECKPOINT's custom: the members to merge, each value as the client wrote it.
+Read<std::optional<std::vector<JsonMember>>> read_patch(od::value value, json::Document& doc) {
+  od::json_type type;
+  if (auto e = value.type().get(type)) return json::syntax_error(e);
+  if (type == od::json_type::null) {
+    auto null = json::validate(value, 2);
+    if (!null) return null.error();
+    return std::optional<std::vector<JsonMember>>();
+  }
+  if (type != od::json_type::object) return Problem{"custom must be an object"};
+  od::object object;
+  if (auto e = value.get_object().get(object)) return json::syntax_error(e);
+  std::vector<JsonMember> members;
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value member) -> Read<void> {
+        std::string name(key);  // the key view dies with the next string read
+        auto text = json::raw_text(member, doc, 3);
+        if (!text) return text.error();
+        members.push_back({std::move(name), std::string(text.value())});
+        return boost::outcome_v2::success();
+      });
+  if (!fields) return fields.error();
+  return std::optional<std::vector<JsonMember>>(std::move(members));
+}
+
+Read<std::optional<jobs::Progress>> read_progress(od::value value) {
+  od::json_type type;
+  if (auto e = value.type().get(type)) return json::syntax_error(e);
+  if (type == od::json_type::null) {
+    auto null = json::validate(value, 2);
+    if (!null) return null.error();
+    return std::optional<jobs::Progress>();
+  }
+  if (type != od::json_type::object) return Problem{"progress must be an object"};
+  od::object object;
+  if (auto e = value.get_object().get(object)) return json::syntax_error(e);
+  std::optional<int64_t> done;
+  jobs::Progress progress;
+  auto fields =
+      json::for_each_field(object, [&](std::string_view key, od::value member) -> Read<void> {
+        if (json::key_is(key, "done")) {
+          return json::assign(json::read_int(member, "progress.done", 0, kInt64Max), done);
+        }
+        if (json::key_is(key, "total")) {
+          return json::assign(json::read_int(member, "progress.total", 0, kInt64Max),
+                              progress.total);
+        }
+        return json::validate(member, 3);
+      });
+  if (!fields) return fields.error();
+  if (!done) return Problem{"progress.done is required (an integer >= 0)"};
+  progress.done = *done;
+  return std::optional<jobs::Progress>(progress);
+}
+
+ParseResult<Command> parse_checkpoint(std::string_view payload) {
+  auto invalid = [](const Problem& problem) {
+    return error(fmt::format("{}{}", text::kInvalidCheckpoint, problem.text));
+  };
+  if (payload.empty()) return invalid(Problem{"expected a JSON object"});
+  Checkpoint checkpoint;
+  json::Document doc(payload);
+  auto object = doc.root_object();
+  if (!object) return invalid(object.error());
+  auto fields = json::for_each_field(
+      object.value(), [&](std::string_view key, od::value value) -> Read<void> {
+        if (json::key_is(key, "jid")) {
+          return json::assign(json::read_string(value, "jid"), checkpoint.jid);
+        }
+        if (json::key_is(key, "custom")) {
+          return json::assign(read_patch(value, doc), checkpoint.custom);
+        }
+        if (json::key_is(key, "progress")) {
+          return json::assign(read_progress(value), checkpoint.progress);
+        }
+        return json::validate(value, 2);
+      });
+  if (!fields) return invalid(fields.error());
+  if (auto end = doc.expect_end(); !end) return invalid(end.error());
+  if (checkpoint.jid.empty()) return invalid(Problem{"jid is required"});
+  return Command{std::move(checkpoint)};
+}
+
 // The code point of the UTF-8 sequence at text[at] and its length; {0, 1} for a stray byte.
 std::pair<uint32_t, std::size_t> decode_utf8(std::string_view text, std::size_t at) {
   const auto b0 = static_cast<uint8_t>(text[at]);
@@ -345,6 +428,7 @@ ParseResult<Command> parse_command(std::string_view verb, std::string_view paylo
   if (verb == "QUEUE") return parse_queue(payload);
   if (verb == "MUTATE") return parse_mutate(payload);
   if (verb == "HELLO") return parse_hello(payload);
+  if (verb == "CHECKPOINT") return parse_checkpoint(payload);
   if (verb == "BATCH") return error(std::string(text::kBatchEnterprise));
   if (verb == "TRACK") return error(std::string(text::kTrackEnterprise));
   return error(fmt::format("{}{}", text::kUnknownCommand, verb));

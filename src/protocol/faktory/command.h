@@ -109,8 +109,37 @@ struct Mutate {
   bool operator==(const Mutate&) const = default;
 };
 
+// CHECKPOINT {json}: depot's extension for long-running (iteration) jobs; Faktory has no such
+// command. The worker that holds a job's reservation reports where the job has got to:
+//
+//   CHECKPOINT {"jid":"<jid>","custom":{...},"progress":{"done":<int>,"total":<int>}}
+//
+//   jid       required, a string: a job reserved by this connection's worker (its HELLO wid).
+//   custom    optional object (null = absent): merged shallowly into the job's custom, each
+//             top-level key replacing the job's key of that name, other keys kept; unique_for and
+//             expires_at are re-read from the result. The merged job is journaled as the
+//             reservation's job: a restart, an expired reservation (back to the queue) or a FAIL
+//             (retry) carries it on.
+//   progress  optional object (null = absent): "done" (required, integer >= 0) and "total"
+//             (optional, integer >= 0 or null). Kept in memory only, shown in INFO's "depot" key.
+//
+// Every CHECKPOINT renews the reservation for the job's reserve_for seconds from now.
+// Replies: +OK once the new record is durable under the fsync policy; else (the connection
+// carries on)
+//   -ERR invalid CHECKPOINT: <reason>      malformed JSON, no jid, a field of the wrong type
+//   -ERR CHECKPOINT needs a worker connection: send a wid in HELLO
+//   -ERR job not reserved (unknown jid, already finished, or its reservation expired): <jid>
+//   -ERR job reserved by another worker: <jid>
+//   -ERR invalid JSON: <reason>            the job's stored custom cannot be merged (not expected)
+struct Checkpoint {
+  std::string jid;
+  std::optional<std::vector<JsonMember>> custom;  // the members to merge, in the order sent
+  std::optional<jobs::Progress> progress;
+  bool operator==(const Checkpoint&) const = default;
+};
+
 using Command = std::variant<Hello, Push, PushBulk, Fetch, Ack, Fail, Beat, Info, Flush, End,
-                             QueueCommand, Mutate>;
+                             QueueCommand, Mutate, Checkpoint>;
 
 ParseResult<Command> parse_command(std::string_view verb, std::string_view payload);
 inline ParseResult<Command> parse_command(const Line& line) {

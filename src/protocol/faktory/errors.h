@@ -60,6 +60,13 @@ inline constexpr std::string_view kNoQueueNames = "QUEUE needs queue names or *"
 inline constexpr std::string_view kInvalidFormat = "invalid format";
 inline constexpr std::string_view kInvalidTarget = "invalid target for mutation command";
 inline constexpr std::string_view kUnknownMutateOp = "unknown mutate operation";
+// CHECKPOINT: depot's own extension, so these texts are depot's, not Faktory's.
+inline constexpr std::string_view kInvalidCheckpoint = "invalid CHECKPOINT: ";  // + reason
+inline constexpr std::string_view kCheckpointNeedsWorker =
+    "CHECKPOINT needs a worker connection: send a wid in HELLO";
+inline constexpr std::string_view kJobNotReserved =
+    "job not reserved (unknown jid, already finished, or its reservation expired): ";     // + jid
+inline constexpr std::string_view kReservedByOther = "job reserved by another worker: ";  // + jid
 // Enterprise-only commands.
 inline constexpr std::string_view kBatchEnterprise =
     "batch subsystem is only available in Faktory Enterprise";

@@ -1,6 +1,9 @@
 #include "protocol/faktory/handler.h"
 
 #include <chrono>
+#include <functional>
+#include <optional>
+#include <system_error>
 #include <unordered_set>
 
 #include <boost/asio/post.hpp>
@@ -98,6 +101,7 @@ class Session {
   awaitable<void> handle_flush();
   awaitable<void> handle(const QueueCommand& queue);
   awaitable<void> handle(const Mutate& mutate);
+  awaitable<void> handle(const Checkpoint& checkpoint);
 
   FaktoryService& service_;
   server::Connection& conn_;
@@ -224,6 +228,8 @@ awaitable<void> Session::run() {
       co_await handle(*q);
     } else if (auto* m = std::get_if<Mutate>(&command)) {
       co_await handle(*m);
+    } else if (auto* cp = std::get_if<Checkpoint>(&command)) {
+      co_await handle(*cp);
     }
   }
 }
@@ -242,7 +248,10 @@ awaitable<void> Session::handle(Push& push) {
   auto pushed = service_.store().push(std::move(push.job), wait.callback());
   if (!pushed) {
     if (pushed.error() == jobs::errc::not_unique) {
-      co_await reply_error(Error{std::string(text::kNotUniqueCode), std::string(text::kNotUnique)});
+      // A named value: GCC 12 destroys a braced temporary in a co_await expression twice (a
+      // NOTUNIQUE reply crashed depot with "munmap_chunk(): invalid pointer").
+      const Error not_unique{std::string(text::kNotUniqueCode), std::string(text::kNotUnique)};
+      co_await reply_error(not_unique);
     } else if (pushed.error() == jobs::errc::expired) {
       co_await reply(simple_reply("OK"));  // already past expires_at: dropped, as it would be
     } else {
@@ -337,6 +346,43 @@ awaitable<void> Session::handle(Fail& fail) {
   co_await reply_when_durable(wait);
 }
 
+awaitable<void> Session::handle(const Checkpoint& checkpoint) {
+  if (wid_.empty()) {
+    co_await reply_error(error(std::string(text::kCheckpointNeedsWorker)));
+    co_return;
+  }
+  // The merge runs in the store, under its lock, on the reserved job as it is then.
+  std::optional<Error> merge_error;
+  std::function<Result<void>(jobs::Job&)> edit;
+  if (checkpoint.custom) {
+    edit = [&](jobs::Job& job) -> Result<void> {
+      auto merged = merge_custom(job, *checkpoint.custom);
+      if (!merged) {
+        merge_error = merged.error();
+        return std::make_error_code(std::errc::invalid_argument);
+      }
+      return success();
+    };
+  }
+  DurableWait wait(conn_.executor());
+  auto updated = service_.store().update_reserved(checkpoint.jid, wid_, edit, checkpoint.progress,
+                                                  wait.callback());
+  if (!updated) {
+    if (merge_error) {
+      co_await reply_error(*merge_error);
+    } else if (updated.error() == jobs::errc::job_not_found) {
+      co_await reply_error(error(std::string(text::kJobNotReserved) + checkpoint.jid));
+    } else if (updated.error() == jobs::errc::reserved_by_other) {
+      co_await reply_error(error(std::string(text::kReservedByOther) + checkpoint.jid));
+    } else {
+      spdlog::error("{}: checkpoint failed: {}", conn_.name(), updated.error().message());
+      co_await reply_error(error(std::string(text::kInternalError)));
+    }
+    co_return;
+  }
+  co_await reply_when_durable(wait);
+}
+
 awaitable<void> Session::handle(const Beat& beat) {
   std::optional<jobs::WorkerState> reported;
   if (beat.current_state) reported = *beat.current_state;
@@ -363,6 +409,23 @@ awaitable<void> Session::handle_info() {
     queues += fmt::format(":{}", size);
     enqueued += size;
   }
+  // depot's own key: reservations and what their jobs last reported (CHECKPOINT).
+  std::string depot = fmt::format(R"({{"working":{},"progress":[)", s.working);
+  for (size_t i = 0; i < s.progress.size(); ++i) {
+    const jobs::ReservedJob& r = s.progress[i];
+    depot += i == 0 ? R"({"jid":)" : R"(,{"jid":)";
+    append_json_string(depot, r.jid);
+    depot += R"(,"jobtype":)";
+    append_json_string(depot, r.jobtype);
+    depot += R"(,"queue":)";
+    append_json_string(depot, r.queue);
+    depot += R"(,"wid":)";
+    append_json_string(depot, r.wid);
+    depot += fmt::format(R"(,"done":{})", r.progress->done);
+    if (r.progress->total) depot += fmt::format(R"(,"total":{})", *r.progress->total);
+    depot += fmt::format(R"(,"updated_at":"{}"}})", format_rfc3339(r.progress_at));
+  }
+  depot += "]}";
   const std::string stamp = format_rfc3339(now);
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - service_.started());
@@ -371,10 +434,10 @@ awaitable<void> Session::handle_info() {
       R"("total_processed":{},"total_enqueued":{},"total_queues":{},"queues":{{{}}},)"
       R"("sets":{{"scheduled":{},"retries":{},"dead":{},"working":{}}},"tasks":{{}}}},)"
       R"("server":{{"description":"depot, a Faktory-compatible broker","faktory_version":"{}",)"
-      R"("uptime":{},"connections":{},"command_count":{},"used_memory_mb":0}}}})",
+      R"("uptime":{},"connections":{},"command_count":{},"used_memory_mb":0}},"depot":{}}})",
       stamp, stamp.substr(11, 8), s.total_failures, s.total_processed, enqueued, s.queues.size(),
       queues, s.scheduled, s.retries, s.dead, s.working, kFaktoryVersion, uptime.count(),
-      service_.connections(), service_.command_count());
+      service_.connections(), service_.command_count(), depot);
   co_await reply(bulk_reply(out));
 }
 

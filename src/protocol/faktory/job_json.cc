@@ -322,6 +322,55 @@ ParseResult<std::vector<BulkItem>> parse_jobs(std::string_view json) {
   return items;
 }
 
+ParseResult<void> merge_custom(jobs::Job& job, const std::vector<JsonMember>& patch) {
+  std::vector<JsonMember> members;
+  if (!job.custom.empty()) {
+    json::Document doc(job.custom);
+    auto object = doc.root_object();
+    if (!object) return invalid_json(object.error());
+    auto fields = json::for_each_field(
+        object.value(), [&](std::string_view key, od::value value) -> Read<void> {
+          std::string name(key);  // the key view dies with the next string read
+          auto text = json::raw_text(value, doc, 2);
+          if (!text) return text.error();
+          members.push_back({std::move(name), std::string(text.value())});
+          return boost::outcome_v2::success();
+        });
+    if (!fields) return invalid_json(fields.error());
+    if (auto end = doc.expect_end(); !end) return invalid_json(end.error());
+  }
+  for (const JsonMember& given : patch) {
+    bool replaced = false;
+    for (JsonMember& member : members) {
+      if (member.key != given.key) continue;
+      member.json = given.json;
+      replaced = true;
+    }
+    if (!replaced) members.push_back(given);
+  }
+  std::string custom = "{";
+  for (const JsonMember& member : members) {
+    if (custom.size() > 1) custom += ',';
+    append_json_string(custom, member.key);
+    custom += ':';
+    custom += member.json;
+  }
+  custom += '}';
+  // unique_for and expires_at, read from the merged text as PUSH reads them.
+  jobs::Job read;
+  json::Document doc(custom);
+  auto object = doc.root_object();
+  if (!object) return invalid_json(object.error());
+  if (auto fields = read_custom_fields(object.value(), read); !fields) {
+    return invalid_json(fields.error());
+  }
+  if (auto end = doc.expect_end(); !end) return invalid_json(end.error());
+  job.custom = std::move(custom);
+  job.unique_for = read.unique_for;
+  job.expires_at = read.expires_at;
+  return boost::outcome_v2::success();
+}
+
 void append_job(std::string& out, const jobs::Job& job) {
   auto key = [&out](std::string_view name) {
     out += ",\"";

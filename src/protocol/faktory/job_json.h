@@ -37,6 +37,20 @@ ParseResult<jobs::Job> parse_job_template(std::string_view json);
 // that fails validation becomes a RejectedJob and the others still count.
 ParseResult<std::vector<BulkItem>> parse_jobs(std::string_view json);
 
+// One member of a JSON object: its key (unescaped) and its value's exact text.
+struct JsonMember {
+  std::string key;
+  std::string json;
+
+  bool operator==(const JsonMember&) const = default;
+};
+
+// CHECKPOINT's shallow merge into a job's custom: each member of `patch` replaces the value of
+// the member with the same key (keys match exactly, as in a Go map), or is added after the others;
+// the other members stay as they were. unique_for and expires_at are then read from the result as
+// PUSH reads them. An error (in Faktory's "invalid JSON: " form) changes nothing.
+ParseResult<void> merge_custom(jobs::Job& job, const std::vector<JsonMember>& patch);
+
 // The job as FETCH returns it.
 std::string write_job(const jobs::Job& job);
 void append_job(std::string& out, const jobs::Job& job);

@@ -88,6 +88,11 @@ Response AdminApi::handle(const Request& request) const {
     if (!reads) return method_not_allowed("GET");
     return {200, R"({"status":"ok"})"};
   }
+  if (path.size() == 3 && is({"api", "jobs", "working"})) {
+    if (store_ == nullptr) return error_response(503, "the jobs face is off (--jobs-listen off)");
+    if (!reads) return method_not_allowed("GET");
+    return list_working();
+  }
   if (is({"api", "jobs", "workers"}) && path.size() <= 5) {
     if (workers_ == nullptr) return error_response(503, "the jobs face is off (--jobs-listen off)");
     if (path.size() == 3) {
@@ -121,6 +126,35 @@ Response AdminApi::list_workers() const {
     body += fmt::format(R"(],"state":"{}","started_at":"{}","last_beat":"{}","connections":{}}})",
                         state_name(worker.state), format_rfc3339(worker.started_at),
                         format_rfc3339(worker.last_beat), worker.connections);
+  }
+  body += "]}";
+  return {200, std::move(body)};
+}
+
+Response AdminApi::list_working() const {
+  // {"working":N,"jobs":[{"jid":..,"jobtype":..,"queue":..,"wid":..,"reserved_at":..,
+  //   "expires_at":..,"progress":{"done":..,"total":..,"updated_at":..} or null}]}
+  const std::vector<jobs::ReservedJob> reserved = store_->reservations(kMaxWorkingListed);
+  std::string body = fmt::format(R"({{"working":{},"jobs":[)", store_->stats().working);
+  for (size_t i = 0; i < reserved.size(); ++i) {
+    const jobs::ReservedJob& r = reserved[i];
+    body += i == 0 ? R"({"jid":)" : R"(,{"jid":)";
+    append_json_string(body, r.jid);
+    body += R"(,"jobtype":)";
+    append_json_string(body, r.jobtype);
+    body += R"(,"queue":)";
+    append_json_string(body, r.queue);
+    body += R"(,"wid":)";
+    append_json_string(body, r.wid);
+    body += fmt::format(R"(,"reserved_at":"{}","expires_at":"{}","progress":)",
+                        format_rfc3339(r.reserved_at), format_rfc3339(r.expires_at));
+    if (r.progress) {
+      body += fmt::format(R"({{"done":{})", r.progress->done);
+      if (r.progress->total) body += fmt::format(R"(,"total":{})", *r.progress->total);
+      body += fmt::format(R"(,"updated_at":"{}"}}}})", format_rfc3339(r.progress_at));
+    } else {
+      body += "null}";
+    }
   }
   body += "]}";
   return {200, std::move(body)};

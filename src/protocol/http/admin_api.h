@@ -5,6 +5,8 @@
 //   GET  /api/jobs/workers                           the workers that said HELLO, with their state
 //   POST /api/jobs/workers/quiet|terminate           signal every worker
 //   POST /api/jobs/workers/{wid}/quiet|terminate     signal one worker
+//   GET  /api/jobs/working                           reserved jobs, oldest first, with the
+//                                                    progress their CHECKPOINTs reported
 // A signalled worker learns it from its next BEAT, as Faktory's web UI does it. With a password
 // set (--password, the Faktory one), every request needs HTTP Basic auth with it (any user name),
 // as Faktory's web UI asks. A POST whose Origin is not the Host it was sent to is refused, so a
@@ -13,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "jobs/store.h"
 #include "jobs/workers.h"
 #include "protocol/http/request.h"
 
@@ -20,20 +23,26 @@ namespace depot::http {
 
 class AdminApi {
  public:
-  // `workers` is null when the jobs face is off: its routes then answer 503.
+  // `workers` and `store` are null when the jobs face is off: its routes then answer 503.
   explicit AdminApi(std::shared_ptr<jobs::WorkerRegistry> workers,
-                    std::optional<std::string> password = std::nullopt)
-      : workers_(std::move(workers)), password_(std::move(password)) {}
+                    std::optional<std::string> password = std::nullopt,
+                    std::shared_ptr<const jobs::JobStore> store = nullptr)
+      : workers_(std::move(workers)), store_(std::move(store)), password_(std::move(password)) {}
+
+  // /api/jobs/working lists at most this many reservations.
+  static constexpr size_t kMaxWorkingListed = 1000;
 
   Response handle(const Request& request) const;
 
  private:
   Response list_workers() const;
   Response signal_workers(const std::string& wid, jobs::WorkerState state) const;
+  Response list_working() const;
 
   bool authorized(const Request& request) const;
 
   std::shared_ptr<jobs::WorkerRegistry> workers_;
+  std::shared_ptr<const jobs::JobStore> store_;
   std::optional<std::string> password_;
 };
 

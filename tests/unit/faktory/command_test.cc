@@ -224,6 +224,62 @@ TEST(FaktoryCommand, MutateErrors) {
             "invalid JSON: filter.jids must be an array of strings, not string");
 }
 
+TEST(FaktoryCommand, CheckpointCarriesCustomMembersAndProgress) {
+  auto cp = parsed<Checkpoint>(
+      "CHECKPOINT", R"({"jid":"iter-0001","custom":{"cursor":{"page": 3},"note":"a\"b"},)"
+                    R"("progress":{"done":123,"total":1000,"eta":[1]},"extra":null})");
+  EXPECT_EQ(cp.jid, "iter-0001");
+  ASSERT_TRUE(cp.custom);
+  EXPECT_EQ(*cp.custom,
+            (std::vector<JsonMember>{{"cursor", R"({"page": 3})"}, {"note", R"("a\"b")"}}));
+  EXPECT_EQ(cp.progress, (jobs::Progress{123, 1000}));
+
+  auto bare = parsed<Checkpoint>("CHECKPOINT", R"({"jid":"iter-0001"})");
+  EXPECT_FALSE(bare.custom);
+  EXPECT_FALSE(bare.progress);
+  auto nulls =
+      parsed<Checkpoint>("CHECKPOINT", R"({"jid":"iter-0001","custom":null,"progress":null})");
+  EXPECT_FALSE(nulls.custom);
+  EXPECT_FALSE(nulls.progress);
+  auto empty = parsed<Checkpoint>("CHECKPOINT", R"({"jid":"x","custom":{},"progress":{"done":0}})");
+  EXPECT_EQ(empty.custom, std::vector<JsonMember>{});
+  EXPECT_EQ(empty.progress, (jobs::Progress{0, std::nullopt}));
+  // "total": null is an unknown total.
+  EXPECT_EQ(parsed<Checkpoint>("CHECKPOINT", R"({"jid":"x","progress":{"done":5,"total":null}})")
+                .progress,
+            (jobs::Progress{5, std::nullopt}));
+}
+
+TEST(FaktoryCommand, CheckpointErrorsSayWhatIsWrong) {
+  EXPECT_EQ(error_of("CHECKPOINT", ""), "invalid CHECKPOINT: expected a JSON object");
+  EXPECT_EQ(error_of("CHECKPOINT", "[1]"), "invalid CHECKPOINT: expected an object, not array");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x")").rfind("invalid CHECKPOINT: ", 0), 0u);
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x"} trailing)").rfind("invalid CHECKPOINT: ", 0), 0u);
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"custom":{}})"), "invalid CHECKPOINT: jid is required");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":""})"), "invalid CHECKPOINT: jid is required");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":7})"),
+            "invalid CHECKPOINT: jid must be a string, not number");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","custom":[1]})"),
+            "invalid CHECKPOINT: custom must be an object");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","custom":"{}"})"),
+            "invalid CHECKPOINT: custom must be an object");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":5})"),
+            "invalid CHECKPOINT: progress must be an object");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":{}})"),
+            "invalid CHECKPOINT: progress.done is required (an integer >= 0)");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":{"done":"5"}})"),
+            "invalid CHECKPOINT: progress.done must be an integer, not string");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":{"done":1.5}})"),
+            "invalid CHECKPOINT: progress.done must be an integer");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":{"done":-1}})"),
+            "invalid CHECKPOINT: progress.done must be between 0 and 9223372036854775807");
+  EXPECT_EQ(error_of("CHECKPOINT", R"({"jid":"x","progress":{"done":1,"total":true}})"),
+            "invalid CHECKPOINT: progress.total must be an integer, not boolean");
+  EXPECT_EQ(
+      error_of("CHECKPOINT", R"({"jid":"x","custom":{"a":tru}})").rfind("invalid CHECKPOINT: ", 0),
+      0u);
+}
+
 TEST(FaktoryCommand, TrimSpaceLikeGo) {
   EXPECT_EQ(trim_space(""), "");
   EXPECT_EQ(trim_space(" \t\n\v\f\r"), "");

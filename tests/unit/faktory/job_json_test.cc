@@ -387,5 +387,31 @@ TEST(FaktoryJobJson, PushBulkReply) {
             R"({"aa":"a\"1","zz":"c"})");
 }
 
+TEST(FaktoryJobJson, MergeCustomReplacesTopLevelKeysAndKeepsTheOthers) {
+  jobs::Job job = parsed(R"({"jid":"abcdefgh","jobtype":"J","args":[],)"
+                         R"("custom":{"cursor":{"page":1,"of":9},"keep":[1, 2],"unique_for":60}})");
+  ASSERT_TRUE(merge_custom(job, {{"cursor", R"({"page":2})"}, {"new\"key", "true"}}));
+  EXPECT_EQ(job.custom, R"({"cursor":{"page":2},"keep":[1, 2],"unique_for":60,"new\"key":true})");
+  EXPECT_EQ(job.unique_for, 60);
+  // unique_for and expires_at are re-read from the merged custom as PUSH reads them.
+  ASSERT_TRUE(
+      merge_custom(job, {{"unique_for", "null"}, {"expires_at", R"("2024-05-01T12:00:00Z")"}}));
+  EXPECT_FALSE(job.unique_for);
+  EXPECT_EQ(job.expires_at, kMay1Noon);
+  EXPECT_EQ(parse_job(write_job(job)).value(), job);
+
+  jobs::Job bare = parsed(R"({"jid":"abcdefgh","jobtype":"J","args":[]})");
+  ASSERT_TRUE(merge_custom(bare, {}));
+  EXPECT_EQ(bare.custom, "{}");
+  ASSERT_TRUE(merge_custom(bare, {{"unique_for", "30"}}));
+  EXPECT_EQ(bare.custom, R"({"unique_for":30})");
+  EXPECT_EQ(bare.unique_for, 30);
+
+  jobs::Job broken = bare;
+  broken.custom = "{nope";
+  EXPECT_FALSE(merge_custom(broken, {{"a", "1"}}));
+  EXPECT_EQ(broken.custom, "{nope");  // unchanged
+}
+
 }  // namespace
 }  // namespace depot::faktory

@@ -1,6 +1,11 @@
 #include "protocol/http/admin_api.h"
 
+#include <future>
+
 #include <gtest/gtest.h>
+
+#include "storage/sync_service.h"
+#include "support/temp_dir.h"
 
 namespace depot::http {
 namespace {
@@ -59,6 +64,41 @@ TEST(AdminApi, QuietsAndTerminatesOneWorker) {
   Response after = api.handle(make("POST", "/api/jobs/workers/w1/quiet"));
   EXPECT_EQ(after.body, R"({"state":"terminate","signalled":1})");
   EXPECT_EQ(workers.state("w1"), jobs::WorkerState::terminate);
+}
+
+TEST(AdminApi, ListsReservedJobsWithTheirProgress) {
+  EXPECT_EQ(AdminApi(nullptr).handle(make("GET", "/api/jobs/working")).status, 503);
+  testing::TempDir dir;
+  storage::SyncService sync{storage::FsyncPolicy{}};
+  jobs::UnixNanos now = 1'700'000'000'000'000'000;
+  auto opened = jobs::JobStore::open({dir.path() / "jobs", &sync, [&now] { return now; }, nullptr});
+  ASSERT_TRUE(opened);
+  std::shared_ptr<jobs::JobStore> store = std::move(opened).value();
+  for (const char* jid : {"job-0001", "job-0002"}) {
+    jobs::Job job;
+    job.jid = jid;
+    job.jobtype = "Iterate";
+    std::promise<std::error_code> durable;
+    ASSERT_TRUE(store->push(job, [&](std::error_code ec) { durable.set_value(ec); }));
+    ASSERT_FALSE(durable.get_future().get());
+    const std::vector<std::string> queues{"default"};
+    ASSERT_TRUE(store->fetch(queues, "w\"1").value());
+    now += 1'000'000'000;
+  }
+  ASSERT_TRUE(store->update_reserved("job-0002", "w\"1", nullptr, jobs::Progress{5, 10}, nullptr));
+  AdminApi api(nullptr, std::nullopt, store);
+  Response response = api.handle(make("GET", "/api/jobs/working"));
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(response.body,
+            R"({"working":2,"jobs":[)"
+            R"({"jid":"job-0001","jobtype":"Iterate","queue":"default","wid":"w\"1",)"
+            R"("reserved_at":"2023-11-14T22:13:20Z","expires_at":"2023-11-14T22:43:20Z",)"
+            R"("progress":null},)"
+            R"({"jid":"job-0002","jobtype":"Iterate","queue":"default","wid":"w\"1",)"
+            R"("reserved_at":"2023-11-14T22:13:21Z","expires_at":"2023-11-14T22:43:22Z",)"
+            R"("progress":{"done":5,"total":10,"updated_at":"2023-11-14T22:13:22Z"}}]})");
+  EXPECT_EQ(api.handle(make("POST", "/api/jobs/working")).status, 405);
+  ASSERT_TRUE(store->close());
 }
 
 TEST(AdminApi, RoutesOnWholeSegments) {

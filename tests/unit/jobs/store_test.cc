@@ -1,11 +1,13 @@
 // The job store with a controllable clock: queues, scheduling, retries and the dead set,
-// reservations, pause/remove/flush, unique jobs, expiry, and recovery from the journal.
+// reservations, pause/remove/flush, unique jobs, expiry, recovery from the journal, re-enqueued
+// reserved jobs and checkpoints.
 #include "jobs/store.h"
 
 #include <algorithm>
 #include <cctype>
 #include <future>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "jobs/errc.h"
@@ -617,6 +619,266 @@ TEST_F(JobStoreTest, CompactionKeepsTheLastTickOfConfiguredPeriodicJobs) {
   EXPECT_EQ(fetch({"cron"})->jobtype, "Kept");
   tick_at(kNoon + 4 * kMinute);
   EXPECT_EQ(waiting("cron"), 2u);
+}
+
+}  // namespace
+}  // namespace depot::jobs
+
+namespace depot::jobs {
+namespace {
+
+// An interrupted iteration job is pushed again under its own jid while still reserved, then the
+// worker ACKs the old run (Sidekiq, job-iteration).
+TEST_F(JobStoreTest, PushOfAReservedJidReenqueuesItAndTheLaterAckIsANoOp) {
+  ASSERT_FALSE(push(make_job("iter-0001")));
+  ASSERT_TRUE(fetch());
+  Job again = make_job("iter-0001");
+  again.custom = R"({"cursor":5})";
+  again.failure = Failure{2, 23, now_ - kMinute, 0, "boom", "RuntimeError", {}};
+  ASSERT_FALSE(push(again));
+  EXPECT_EQ(store_->stats().working, 0u);
+  EXPECT_EQ(waiting("default"), 1u);
+  ack("iter-0001");  // the old run's ACK: the reservation already ended
+  EXPECT_EQ(store_->stats().total_processed, 0u);
+  EXPECT_EQ(waiting("default"), 1u);
+  EXPECT_EQ(store_->fail("iter-0001", {}, nullptr).error(), errc::job_not_found);
+
+  reopen();  // the ACK wrote no tombstone over the re-enqueued job
+  EXPECT_EQ(store_->stats().working, 0u);
+  EXPECT_EQ(waiting("default"), 1u);
+  auto job = fetch();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->jid, "iter-0001");
+  EXPECT_EQ(job->custom, R"({"cursor":5})");
+  ASSERT_TRUE(job->failure);
+  EXPECT_EQ(job->failure->retry_count, 2);  // as pushed
+  EXPECT_FALSE(fetch());
+  ack("iter-0001");
+  reopen();
+  EXPECT_FALSE(fetch());
+  EXPECT_EQ(store_->stats().working, 0u);
+}
+
+TEST_F(JobStoreTest, PushOfAReservedJidWithAtIsScheduledAndSurvivesRestartAndCompaction) {
+  ASSERT_FALSE(push(make_job("iter-0002")));
+  ASSERT_TRUE(fetch());
+  Job later = make_job("iter-0002");
+  later.custom = R"({"cursor":9})";
+  later.at = now_ + 30 * kSecond;
+  ASSERT_FALSE(push(later));
+  ack("iter-0002");
+  EXPECT_EQ(store_->stats().scheduled, 1u);
+  EXPECT_EQ(store_->stats().working, 0u);
+  reopen();
+  EXPECT_EQ(store_->stats().scheduled, 1u);
+  EXPECT_EQ(store_->stats().working, 0u);
+  ASSERT_TRUE(store_->compact());
+  reopen();
+  EXPECT_EQ(store_->stats().scheduled, 1u);
+  EXPECT_EQ(store_->stats().working, 0u);
+  EXPECT_FALSE(fetch());
+  tick_at(now_ + 30 * kSecond);
+  auto job = fetch();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->custom, R"({"cursor":9})");
+  EXPECT_FALSE(fetch());
+}
+
+TEST_F(JobStoreTest, CompactionAfterAReenqueueKeepsOnlyTheNewJob) {
+  ASSERT_FALSE(push(make_job("iter-0003")));
+  ASSERT_TRUE(fetch());
+  Job again = make_job("iter-0003");
+  again.custom = R"({"cursor":2})";
+  ASSERT_FALSE(push(again));
+  // Compaction between the re-push and the old run's ACK, and after it.
+  ASSERT_TRUE(store_->compact());
+  ack("iter-0003");
+  ASSERT_TRUE(store_->compact());
+  reopen();
+  EXPECT_EQ(store_->stats().working, 0u);
+  auto job = fetch();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->custom, R"({"cursor":2})");
+  EXPECT_FALSE(fetch());
+}
+
+TEST_F(JobStoreTest, PushOfAReservedUniqueJobKeepsItsLock) {
+  Job job = make_job("uniq-iter1");
+  job.unique_for = 3600;
+  ASSERT_FALSE(push(job));
+  EXPECT_EQ(push(job), errc::not_unique);  // waiting, not reserved: its own lock still refuses
+  ASSERT_TRUE(fetch());
+  job.custom = R"({"cursor":3,"unique_for":3600})";
+  EXPECT_FALSE(push(job));  // reserved: the lock is its own
+  ack("uniq-iter1");        // no-op: the lock stays with the re-enqueued job
+  Job twin = job;
+  twin.jid = "uniq-iter2";
+  EXPECT_EQ(push(twin), errc::not_unique);
+  reopen();
+  EXPECT_EQ(push(twin), errc::not_unique);
+  auto again = fetch();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->custom, R"({"cursor":3,"unique_for":3600})");
+  ack("uniq-iter1");
+  EXPECT_FALSE(push(twin));
+}
+
+}  // namespace
+}  // namespace depot::jobs
+
+namespace depot::jobs {
+namespace {
+
+class CheckpointTest : public JobStoreTest {
+ protected:
+  // update_reserved() setting the job's custom, waiting until it is durable.
+  std::error_code checkpoint(const std::string& jid, std::optional<std::string> custom,
+                             std::optional<Progress> progress = std::nullopt,
+                             const std::string& wid = "worker-1") {
+    std::promise<std::error_code> durable;
+    std::function<Result<void>(Job&)> edit;
+    if (custom) {
+      edit = [custom](Job& job) -> Result<void> {
+        job.custom = *custom;
+        return success();
+      };
+    }
+    auto result = store_->update_reserved(jid, wid, edit, progress,
+                                          [&](std::error_code ec) { durable.set_value(ec); });
+    if (!result) return result.error();
+    return durable.get_future().get();
+  }
+  Job reserved(const std::string& jid) {
+    Job job = make_job(jid);
+    job.reserve_for = 60;
+    EXPECT_FALSE(push(job));
+    auto fetched = fetch();
+    EXPECT_TRUE(fetched && fetched->jid == jid);
+    return job;
+  }
+};
+
+TEST_F(CheckpointTest, TheEditIsJournaledAndTheReservationRenewed) {
+  reserved("long-0001");
+  const UnixNanos reserved_at = now_;
+  now_ += 50 * kSecond;
+  ASSERT_FALSE(checkpoint("long-0001", R"({"cursor":7})", Progress{3, 10}));
+  const UnixNanos checkpointed_at = now_;
+  auto listed = store_->reservations(10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].reserved_at, reserved_at);
+  EXPECT_EQ(listed[0].expires_at, checkpointed_at + 60 * kSecond);
+  EXPECT_EQ(listed[0].progress, (Progress{3, 10}));
+  EXPECT_EQ(listed[0].progress_at, checkpointed_at);
+  tick_at(reserved_at + 100 * kSecond);  // past the first reservation's end: renewed
+  EXPECT_EQ(store_->stats().working, 1u);
+
+  // Restart and compaction restore the checkpointed job; its progress is not journaled.
+  reopen();
+  EXPECT_EQ(store_->stats().working, 1u);
+  EXPECT_TRUE(store_->stats().progress.empty());
+  EXPECT_EQ(store_->reservations(10).at(0).expires_at, checkpointed_at + 60 * kSecond);
+  EXPECT_FALSE(store_->reservations(10).at(0).progress);
+  ASSERT_TRUE(store_->compact());
+  reopen();
+  EXPECT_EQ(store_->reservations(10).at(0).wid, "worker-1");
+
+  // Expiry fails the checkpointed job into the retries; it comes back as checkpointed.
+  tick_at(checkpointed_at + 60 * kSecond);
+  EXPECT_EQ(store_->stats().working, 0u);
+  auto retries = store_->list(JobSet::retries, 10).value();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].custom, R"({"cursor":7})");
+  EXPECT_EQ(retries[0].failure->errtype, "ReservationExpired");
+  tick_at(retries[0].failure->next_at);
+  auto job = fetch();
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->custom, R"({"cursor":7})");
+}
+
+TEST_F(CheckpointTest, FailAfterACheckpointRetriesTheCheckpointedJob) {
+  reserved("long-0002");
+  ASSERT_FALSE(checkpoint("long-0002", R"({"cursor":42})"));
+  fail("long-0002");
+  auto retries = store_->list(JobSet::retries, 10).value();
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].custom, R"({"cursor":42})");
+  EXPECT_EQ(retries[0].failure->message, "boom");
+}
+
+TEST_F(CheckpointTest, OnlyTheReservingWorkerMayCheckpoint) {
+  const Job job = reserved("long-0003");
+  EXPECT_EQ(checkpoint("long-0003", R"({"x":1})", std::nullopt, "worker-2"),
+            errc::reserved_by_other);
+  EXPECT_EQ(checkpoint("no-such-job", R"({"x":1})"), errc::job_not_found);
+  // An edit that fails changes nothing.
+  auto refused = store_->update_reserved(
+      "long-0003", "worker-1",
+      [](Job& j) -> Result<void> {
+        j.custom = "changed";
+        return std::make_error_code(std::errc::invalid_argument);
+      },
+      Progress{1, std::nullopt}, nullptr);
+  EXPECT_EQ(refused.error(), std::errc::invalid_argument);
+  EXPECT_TRUE(store_->stats().progress.empty());
+  reopen();
+  fail("long-0003");
+  EXPECT_EQ(store_->list(JobSet::retries, 10).value().at(0).custom, job.custom);
+  EXPECT_EQ(checkpoint("long-0003", R"({"x":1})"), errc::job_not_found);  // no longer reserved
+}
+
+TEST_F(CheckpointTest, StatsListProgressMostRecentFirst) {
+  reserved("long-0004");
+  reserved("long-0005");
+  reserved("long-0006");  // never reports progress
+  ASSERT_FALSE(checkpoint("long-0004", std::nullopt, Progress{1, 100}));
+  now_ += kSecond;
+  ASSERT_FALSE(checkpoint("long-0005", std::nullopt, Progress{5, std::nullopt}));
+  now_ += kSecond;
+  ASSERT_FALSE(checkpoint("long-0004", std::nullopt));  // no progress: the last report stays
+  auto progress = store_->stats().progress;
+  ASSERT_EQ(progress.size(), 2u);
+  EXPECT_EQ(progress[0].jid, "long-0005");
+  EXPECT_EQ(progress[0].progress, (Progress{5, std::nullopt}));
+  EXPECT_EQ(progress[1].jid, "long-0004");
+  EXPECT_EQ(progress[1].progress, (Progress{1, 100}));
+  EXPECT_EQ(progress[1].progress_at, now_ - 2 * kSecond);
+  EXPECT_EQ(progress[1].queue, "default");
+  EXPECT_EQ(progress[1].jobtype, "SendEmail");
+  EXPECT_EQ(progress[1].wid, "worker-1");
+  EXPECT_EQ(store_->stats().working, 3u);
+  EXPECT_EQ(store_->reservations(2).size(), 2u);
+  ack("long-0005");
+  EXPECT_EQ(store_->stats().progress.size(), 1u);
+}
+
+TEST_F(CheckpointTest, StatsListAtMostAHundredReservationsWithProgress) {
+  for (int i = 0; i < 105; ++i) {
+    const std::string jid = fmt::format("many-{:04d}", i);
+    reserved(jid);
+    now_ += kSecond;
+    ASSERT_FALSE(checkpoint(jid, std::nullopt, Progress{i, std::nullopt}));
+  }
+  auto progress = store_->stats().progress;
+  ASSERT_EQ(progress.size(), kMaxProgressInStats);
+  EXPECT_EQ(progress.front().jid, "many-0104");
+  EXPECT_EQ(progress.back().jid, "many-0005");
+}
+
+TEST_F(CheckpointTest, AUniqueForChangedByACheckpointMovesTheLock) {
+  Job job = reserved("uniq-long1");
+  ASSERT_FALSE(checkpoint("uniq-long1", std::nullopt));
+  auto edit = [](Job& j) -> Result<void> {
+    j.unique_for = 3600;
+    return success();
+  };
+  ASSERT_TRUE(store_->update_reserved("uniq-long1", "worker-1", edit, std::nullopt, nullptr));
+  Job twin = job;
+  twin.jid = "uniq-long2";
+  twin.unique_for = 3600;
+  EXPECT_EQ(push(twin), errc::not_unique);
+  ack("uniq-long1");
+  EXPECT_FALSE(push(twin));
 }
 
 }  // namespace
