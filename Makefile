@@ -55,6 +55,9 @@ fuzz-run: fuzz
 bench: build
 	$(RELEASE_DIR)/depot bench storage --dir build/bench-data
 	$(RELEASE_DIR)/depot bench jobs --dir build/bench-data/jobs
+	$(RELEASE_DIR)/depot bench jobs --dir build/bench-data/jobs --paced-rate 0 --clients 1+1,8+8,32+32 \
+	  --targets depot-always,libdepot-always,depot-never,libdepot-never
+	$(RELEASE_DIR)/depot bench iteration --dir build/bench-data/iteration
 
 lint: $(RELEASE_DIR)/build.ninja
 	scripts/lint

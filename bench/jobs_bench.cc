@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <depot/worker.h>
 #include <fcntl.h>
 #include <functional>
 #include <map>
@@ -32,6 +33,7 @@
 #include <fmt/format.h>
 
 #include "bench/blocking_socket.h"
+#include "bench/server_process.h"
 
 namespace depot::bench {
 namespace {
@@ -51,108 +53,6 @@ int64_t now_nanos() {
 void fail(const std::string& what) {
   throw std::runtime_error(what);
 }
-
-// A server process for one measurement; its output goes to a log file next to its data. The
-// destructor stops it with SIGTERM (SIGKILL after 60 s).
-class ServerProcess {
- public:
-  ServerProcess(std::vector<std::string> argv, const std::filesystem::path& log)
-      : name_(argv.at(0)), log_(log) {
-    std::vector<char*> pointers;
-    pointers.reserve(argv.size() + 1);
-    for (std::string& arg : argv)
-      pointers.push_back(arg.data());
-    pointers.push_back(nullptr);
-    int out = ::open(log.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (out < 0) fail("cannot create " + log.string());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-      ::execvp(pointers[0], pointers.data());
-      std::fprintf(stderr, "cannot run %s: %s\n", pointers[0], std::strerror(errno));
-      ::_exit(127);
-    }
-    ::close(out);
-    if (pid_ < 0) fail("fork failed");
-  }
-  ~ServerProcess() {
-    if (exited_) return;
-    ::kill(pid_, SIGTERM);
-    for (auto deadline = Clock::now() + 60s; Clock::now() < deadline;) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(10ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  // CPU time (user + system, all threads) the server has used so far.
-  double cpu_seconds() const {
-    std::FILE* file = std::fopen(fmt::format("/proc/{}/stat", pid_).c_str(), "r");
-    if (file == nullptr) return 0;
-    char line[1024] = {};
-    size_t n = std::fread(line, 1, sizeof line - 1, file);
-    std::fclose(file);
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    const char* at = std::strrchr(line, ')');
-    if (n == 0 || at == nullptr) return 0;
-    unsigned long utime = 0;
-    unsigned long stime = 0;
-    if (std::sscanf(at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                    &stime) != 2) {
-      return 0;
-    }
-    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  }
-
-  // Resident set size, from /proc/PID/status.
-  size_t rss_bytes() const {
-    std::FILE* file = std::fopen(fmt::format("/proc/{}/status", pid_).c_str(), "r");
-    if (file == nullptr) return 0;
-    char line[256];
-    size_t kib = 0;
-    while (std::fgets(line, sizeof line, file) != nullptr) {
-      if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) break;
-    }
-    std::fclose(file);
-    return kib * 1024;
-  }
-
-  // Returns once `port` accepts connections; throws with the server's log when it exits or
-  // does not listen within `timeout`.
-  void wait_listening(uint16_t port, Clock::duration timeout = 10s) {
-    for (auto deadline = Clock::now() + timeout; Clock::now() < deadline;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        fail(fmt::format("{} exited before listening; its output ({}):\n{}", name_, log_.string(),
-                         log_tail()));
-      }
-      if (BlockingSocket(port, 1s).ok()) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    fail(fmt::format("{} did not listen on port {} in time; its output:\n{}", name_, port,
-                     log_tail()));
-  }
-
- private:
-  std::string log_tail() const {
-    std::FILE* file = std::fopen(log_.c_str(), "r");
-    if (file == nullptr) return {};
-    std::string text(4096, '\0');
-    text.resize(std::fread(text.data(), 1, text.size(), file));
-    std::fclose(file);
-    return text;
-  }
-
-  std::string name_;
-  std::filesystem::path log_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
 
 // One connection to a job server, used by one thread.
 class JobConnection {
@@ -310,6 +210,9 @@ struct Target {
   std::string description;
   std::function<std::vector<std::string>(uint16_t port, const std::filesystem::path& data)> argv;
   std::function<std::unique_ptr<JobConnection>(uint16_t port, const std::string& wid)> connect;
+  // Jobs are run by libdepot's depot::Worker (concurrency = the shape's workers) rather than by
+  // raw protocol connections: the library's cost against the protocol's.
+  bool library_workers = false;
 };
 
 std::vector<Target> known_targets(const std::filesystem::path& depot_binary) {
@@ -346,6 +249,10 @@ std::vector<Target> known_targets(const std::filesystem::path& depot_binary) {
       {"depot-always", "depot, fsync=always (a PUSH/ACK is answered once on disk)", depot("always"),
        faktory},
       {"depot-never", "depot, fsync=never (the OS writes back)", depot("never"), faktory},
+      {"libdepot-always", "depot-always, jobs run by libdepot's Worker", depot("always"), faktory,
+       true},
+      {"libdepot-never", "depot-never, jobs run by libdepot's Worker", depot("never"), faktory,
+       true},
       {"beanstalkd", "beanstalkd, in memory",
        [](uint16_t port, const std::filesystem::path&) {
          return std::vector<std::string>{"beanstalkd", "-l", "127.0.0.1", "-p",
@@ -461,8 +368,18 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
   std::vector<std::unique_ptr<JobConnection>> workers;
   for (unsigned i = 0; i < shape.producers; ++i)
     producers.push_back(target.connect(port, ""));
-  for (unsigned i = 0; i < shape.workers; ++i)
+  for (unsigned i = 0; i < shape.workers && !target.library_workers; ++i)
     workers.push_back(target.connect(port, fmt::format("bench-{}-{}", ::getpid(), i)));
+  std::optional<depot::Worker> library_worker;
+  if (target.library_workers) {
+    depot::WorkerOptions worker_options;
+    worker_options.client.url = fmt::format("tcp://127.0.0.1:{}", port);
+    worker_options.concurrency = static_cast<int>(shape.workers);
+    worker_options.queues = {{std::string(kQueue), 1}};
+    worker_options.handle_signals = false;
+    worker_options.logger = depot::stderr_logger(depot::LogLevel::warn);
+    library_worker.emplace(worker_options);
+  }
 
   // A slot per job pushed and not yet taken: producers wait on it rather than poll.
   std::counting_semaphore<> backlog_slots(static_cast<ptrdiff_t>(options.backlog));
@@ -481,6 +398,7 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
       connection->interrupt();
     for (auto& connection : workers)
       connection->interrupt();
+    if (library_worker) library_worker->terminate();
     for (std::thread& thread : threads)
       thread.join();
     threads.clear();
@@ -509,7 +427,20 @@ Measurement measure(const Target& target, const LoadShape& shape, const JobsBenc
       });
     });
   }
-  for (unsigned i = 0; i < shape.workers; ++i) {
+  std::mutex library_latencies_mutex;
+  if (library_worker) {
+    library_worker->register_job("bench", [&](const depot::json& args) {
+      backlog_slots.release();
+      int64_t latency = now_nanos() - args.at(0).get<int64_t>();
+      if (measuring) {
+        std::lock_guard lock(library_latencies_mutex);
+        latencies[0].push_back(latency);
+      }
+      ++completed;  // counted before its ACK, as the raw workers count theirs before finish()
+    });
+    threads.emplace_back([&] { stop.run([&] { library_worker->run(); }); });
+  }
+  for (unsigned i = 0; i < shape.workers && !library_worker; ++i) {
     latencies[i].reserve(1 << 16);
     threads.emplace_back([&, i] {
       stop.run([&] {
@@ -718,7 +649,8 @@ int run_jobs_bench(const JobsBenchOptions& options) {
     auto it = std::find_if(all.begin(), all.end(), [&](const Target& t) { return t.name == name; });
     if (it == all.end()) {
       std::fprintf(stderr, "depot bench jobs: unknown target %s; known: %s\n", name.c_str(),
-                   "depot-always, depot-never, beanstalkd, beanstalkd-binlog, redis");
+                   "depot-always, depot-never, libdepot-always, libdepot-never, beanstalkd, "
+                   "beanstalkd-binlog, redis");
       return 2;
     }
     targets.push_back(&*it);
@@ -757,6 +689,10 @@ int run_jobs_bench(const JobsBenchOptions& options) {
   print_ratio(results, "2+2", "depot-never", "beanstalkd", 2.0);
   print_ratio(results, "2+2", "depot-never", "redis", 1.5);
   print_ratio(results, "32+32", "depot-always", "depot-never", 0.5);
+  for (const char* shape : {"1+1", "8+8", "32+32"}) {
+    print_ratio(results, shape, "libdepot-always", "depot-always", 0.8);
+    print_ratio(results, shape, "libdepot-never", "depot-never", 0.8);
+  }
   std::printf("\nSystems:\n");
   for (const Target* target : targets)
     std::printf("  %-18s %s\n", target->name.c_str(), target->description.c_str());

@@ -12,7 +12,7 @@ struct JobsBenchOptions {
   std::filesystem::path dir = "build/bench-data/jobs";  // servers' data; emptied first
   std::filesystem::path depot_binary;                   // the `depot` to spawn (default: this one)
   // The systems to measure, in order: depot-always, depot-never, beanstalkd, beanstalkd-binlog,
-  // redis.
+  // redis; and libdepot-always, libdepot-never (depot, with jobs run by libdepot's Worker).
   std::vector<std::string> targets = {"depot-always", "depot-never", "beanstalkd",
                                       "beanstalkd-binlog", "redis"};
   std::vector<std::string> clients = {"2+2", "32+32"};  // producers+workers per measurement

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace depot {
@@ -62,6 +63,9 @@ int connect_to(const ServerAddress& address, std::chrono::milliseconds timeout) 
       errno = error;
     }
     if (rc == 0) {
+      // Blocking from here on, with the I/O timeout as the socket's: a reply then costs one
+      // recv, not a recv that would block, a poll and a second recv.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return fd;
@@ -107,6 +111,11 @@ std::string password_hash(const std::string& password, const std::string& salt, 
 
 Connection::Connection(const ServerAddress& address, const ClientOptions& options)
     : fd_(connect_to(address, options.connect_timeout)), io_timeout_(options.io_timeout) {
+  timeval timeout{};
+  timeout.tv_sec = static_cast<time_t>(io_timeout_.count() / 1000);
+  timeout.tv_usec = static_cast<suseconds_t>(io_timeout_.count() % 1000 * 1000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   try {
     Reply hi = read_reply();
     if (hi.kind != Reply::Kind::simple || !hi.text.starts_with("HI ")) {
@@ -170,7 +179,7 @@ void Connection::send_all(const std::string& bytes) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_for(fd_, POLLOUT, io_timeout_)) throw ConnectionError("send timed out");
+      throw ConnectionError("send timed out: the server reads nothing");
     } else {
       throw ConnectionError(errno_text("send"));
     }
@@ -191,8 +200,8 @@ void Connection::fill() {
     }
     if (n == 0) throw ConnectionError("the server closed the connection");
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw ConnectionError(errno_text("recv"));
-    if (!wait_for(fd_, POLLIN, io_timeout_)) throw ConnectionError("no reply from the server");
+    if (errno == EAGAIN || errno == EWOULDBLOCK) throw ConnectionError("no reply from the server");
+    throw ConnectionError(errno_text("recv"));
   }
 }
 

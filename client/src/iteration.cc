@@ -48,8 +48,7 @@ IterationState IterationState::from_json(const json& value) {
 }
 
 void IterationJobBase::checkpoint(JobContext& ctx) {
-  ctx.client().checkpoint(ctx.job().jid, {{"iteration", state_.to_json()}},
-                          Progress{state_.done, state_.total});
+  ctx.checkpoint({{"iteration", state_.to_json()}}, Progress{state_.done, state_.total});
 }
 
 void IterationJobBase::perform(JobContext& ctx) {
@@ -111,17 +110,14 @@ void IterationJobBase::perform(JobContext& ctx) {
   } catch (...) {
     // The retry starts from the last item that succeeded, not from the last periodic checkpoint.
     state_.runtime_ms = keep_runtime();
-    if (changed_since_checkpoint) {
-      try {
-        checkpoint(ctx);
-      } catch (const Error& e) {
-        ctx.log(LogLevel::warn, "could not checkpoint the failing job", {{"error", e.what()}});
-      }
-    }
+    if (changed_since_checkpoint) checkpoint(ctx);
+    ctx.flush_checkpoints();  // on the server before the FAIL that retries from it
     on_shutdown();
     throw;
   }
   state_.runtime_ms = keep_runtime();
+  // A checkpoint still on its way must not land after the job is pushed again or ACKed.
+  ctx.flush_checkpoints();
   on_shutdown();
   if (stop_reason_ == StopReason::completed) {
     on_complete();

@@ -93,6 +93,98 @@ FailureDescription describe_current_exception() {
   return d;
 }
 
+// Sends checkpoints on a connection of its own, so that a job does not wait a round trip (or an
+// fsync on the server) for each: only the latest checkpoint of each job waits to be sent.
+class Checkpointer {
+ public:
+  Checkpointer(const ClientOptions& options, const Logger& logger)
+      : options_(options), logger_(logger) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  void post(const std::string& jid, const json& custom, const Progress& progress) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!thread_.joinable()) thread_ = std::thread([this] { send_loop(); });
+      pending_[jid] = Pending{custom, progress};
+    }
+    changed_.notify_all();
+  }
+
+  void flush(const std::string& jid) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return stop_ || (!pending_.contains(jid) && sending_ != jid); });
+  }
+
+ private:
+  struct Pending {
+    json custom;
+    Progress progress;
+  };
+
+  void send_loop() {
+    std::optional<Client> client;
+    bool told_unsupported = false;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+      if (stop_) break;
+      auto next = pending_.begin();
+      sending_ = next->first;
+      Pending checkpoint = std::move(next->second);
+      pending_.erase(next);
+      lock.unlock();
+      try {
+        if (!client) client.emplace(options_);
+        if (!client->checkpoint(sending_, checkpoint.custom, checkpoint.progress) &&
+            !told_unsupported) {
+          told_unsupported = true;
+          logger_(LogLevel::info,
+                  "the server has no CHECKPOINT command (a Faktory server): iteration jobs record "
+                  "their cursor only when interrupted",
+                  {});
+        }
+      } catch (const ServerError& e) {
+        // The job is no longer this worker's (its reservation expired, or it ended meanwhile).
+        logger_(LogLevel::warn, "checkpoint refused", {{"jid", sending_}, {"error", e.what()}});
+      } catch (const Error& e) {
+        logger_(LogLevel::warn, "checkpoint not sent", {{"jid", sending_}, {"error", e.what()}});
+        client.reset();
+      }
+      lock.lock();
+      sending_.clear();
+      changed_.notify_all();
+    }
+    lock.unlock();
+    if (client) client->close();
+  }
+
+  ClientOptions options_;
+  const Logger& logger_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, Pending> pending_;
+  std::string sending_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+void JobContext::checkpoint(const json& custom, const Progress& progress) {
+  checkpointer_.post(job_.jid, custom, progress);
+}
+
+void JobContext::flush_checkpoints() {
+  checkpointer_.flush(job_.jid);
+}
+
 bool JobContext::stop_requested() const {
   return stopping_.load(std::memory_order_relaxed);
 }
@@ -165,7 +257,10 @@ struct Worker::State {
   std::atomic<bool> terminating{false};
 
   std::mutex mutex;
-  std::condition_variable changed;
+  std::condition_variable changed;  // quiet or terminate: what the worker's own threads wait for
+  // A job ended or a processor stopped: what shutdown waits for. Apart from `changed`, so that
+  // finishing a job wakes no thread while nobody is shutting down.
+  std::condition_variable drained;
   // Jobs being run, by jid; `abandoned` once shutdown failed them back to the server.
   std::map<std::string, bool> in_flight;
   int processors_running = 0;
@@ -174,6 +269,7 @@ struct Worker::State {
   std::atomic<int64_t> failed{0};
   std::atomic<int64_t> requeued{0};
   std::atomic<int64_t> abandoned{0};
+  std::unique_ptr<Checkpointer> checkpointer;
 
   void log(LogLevel level, std::string_view message, LogFields fields = {}) const {
     fields.insert(fields.begin(), {"wid", options.client.wid});
@@ -227,7 +323,8 @@ void Worker::State::run_job(Client& client, Job job) {
     std::lock_guard lock(mutex);
     in_flight[jid] = false;
   }
-  JobContext ctx(std::move(job), client, stopping, options.iteration, options.logger);
+  JobContext ctx(std::move(job), client, *checkpointer, stopping, options.iteration,
+                 options.logger);
   std::optional<FailureDescription> failure;
   try {
     auto it = jobs.find(ctx.job().jobtype);
@@ -251,7 +348,7 @@ void Worker::State::run_job(Client& client, Job job) {
     was_abandoned = in_flight[jid];
     in_flight.erase(jid);
   }
-  changed.notify_all();
+  drained.notify_all();
   if (was_abandoned) return;  // shutdown already failed it back
   try {
     if (failure) {
@@ -302,7 +399,7 @@ void Worker::State::process(std::shared_ptr<State> self) {
     std::lock_guard lock(mutex);
     --processors_running;
   }
-  changed.notify_all();
+  drained.notify_all();
   (void)self;  // kept the state alive while this thread used it
 }
 
@@ -363,6 +460,8 @@ Worker::Worker(WorkerOptions options) : state_(std::make_shared<State>()) {
   if (options.queues.empty()) throw Error("a worker needs at least one queue");
   if (!options.logger) options.logger = stderr_logger();
   state_->options = std::move(options);
+  state_->checkpointer =
+      std::make_unique<Checkpointer>(state_->options.client, state_->options.logger);
 }
 
 Worker::~Worker() = default;
@@ -431,7 +530,7 @@ WorkerReport Worker::run() {
              {{"running", std::to_string(s->in_flight.size())},
               {"timeout_ms", std::to_string(options.shutdown_timeout.count())}});
     }
-    s->changed.wait_until(lock, deadline,
+    s->drained.wait_until(lock, deadline,
                           [&] { return s->in_flight.empty() && s->processors_running == 0; });
   }
   s->fail_back_running();

@@ -74,10 +74,32 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->capture_default_str();
   jobs_->add_option("--depot", jobs_options_.depot_binary, "The depot binary to measure")
       ->default_str("this one");
+
+  iteration_ = bench->add_subcommand(
+      "iteration",
+      "libdepot's iteration jobs (cursor, checkpoints to depot) against a plain loop over the "
+      "same items");
+  iteration_->add_option("--dir", iteration_options_.dir, "Where depot keeps its data (emptied)")
+      ->capture_default_str();
+  iteration_->add_option("--items", iteration_options_.items, "Items per measurement")
+      ->capture_default_str();
+  iteration_
+      ->add_option("--work-us", iteration_options_.item_work_us,
+                   "CPU work per item, one measurement each")
+      ->capture_default_str();
+  iteration_
+      ->add_option("--checkpoint-items", iteration_options_.checkpoint_items,
+                   "Items between checkpoints")
+      ->capture_default_str();
+  iteration_->add_option("--fsync", iteration_options_.fsync, "depot's fsync policies to measure")
+      ->capture_default_str();
+  iteration_->add_option("--depot", iteration_options_.depot_binary, "The depot binary to run")
+      ->default_str("this one");
 }
 
 int BenchCommand::run() const {
   if (jobs_->parsed()) return bench::run_jobs_bench(jobs_options_);
+  if (iteration_->parsed()) return bench::run_iteration_bench(iteration_options_);
   return bench::run_storage_bench(storage_options_);
 }
 

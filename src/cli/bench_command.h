@@ -1,8 +1,10 @@
 #pragma once
-// `depot bench storage` (the storage engine against its disk) and `depot bench jobs` (the job
-// face against beanstalkd and Redis).
+// `depot bench storage` (the storage engine against its disk), `depot bench jobs` (the job face
+// against beanstalkd and Redis, and libdepot's worker against the raw protocol) and
+// `depot bench iteration` (libdepot's iteration jobs against a plain loop).
 #include <CLI/App.hpp>
 
+#include "bench/iteration_bench.h"
 #include "bench/jobs_bench.h"
 #include "bench/storage_bench.h"
 
@@ -15,14 +17,16 @@ class BenchCommand {
   BenchCommand(const BenchCommand&) = delete;
   BenchCommand& operator=(const BenchCommand&) = delete;
 
-  bool parsed() const { return storage_->parsed() || jobs_->parsed(); }
+  bool parsed() const { return storage_->parsed() || jobs_->parsed() || iteration_->parsed(); }
   int run() const;
 
  private:
   CLI::App* storage_;
   CLI::App* jobs_;
+  CLI::App* iteration_;
   bench::StorageBenchOptions storage_options_;
   bench::JobsBenchOptions jobs_options_;
+  bench::IterationBenchOptions iteration_options_;
 };
 
 }  // namespace depot::cli

@@ -60,6 +60,7 @@ struct WorkerOptions {
 };
 
 class Worker;
+class Checkpointer;
 
 // What a running job sees: its job, the worker's connection, and whether it should stop.
 class JobContext {
@@ -69,8 +70,15 @@ class JobContext {
   // True once the worker quiets or terminates: a long job should stop at a safe point (an
   // IterationJob does so after the current item).
   bool stop_requested() const;
-  // The connection this job was fetched on (push follow-up jobs, checkpoints).
+  // The connection this job was fetched on (push follow-up jobs).
   Client& client() { return client_; }
+  // Records progress on the server (depot's CHECKPOINT: the keys of `custom` replace the job's,
+  // and its reservation is renewed) without waiting for it: a connection of the worker's own
+  // sends the latest checkpoint of each job in the background. On a server without CHECKPOINT (a
+  // Faktory server) it does nothing.
+  void checkpoint(const json& custom, const Progress& progress);
+  // Waits until this job's checkpoints have reached the server (or failed, which is logged).
+  void flush_checkpoints();
   const IterationOptions& iteration_options() const { return iteration_; }
   // Structured log lines carrying this job's jid and jobtype.
   void log(LogLevel level, std::string_view message, LogFields fields = {}) const;
@@ -89,16 +97,18 @@ class JobContext {
     json custom_updates;
     std::chrono::milliseconds delay;
   };
-  JobContext(Job job, Client& client, const std::atomic<bool>& stopping,
+  JobContext(Job job, Client& client, Checkpointer& checkpointer, const std::atomic<bool>& stopping,
              const IterationOptions& iteration, const Logger& logger)
       : job_(std::move(job)),
         client_(client),
+        checkpointer_(checkpointer),
         stopping_(stopping),
         iteration_(iteration),
         logger_(logger) {}
 
   Job job_;
   Client& client_;
+  Checkpointer& checkpointer_;
   const std::atomic<bool>& stopping_;
   const IterationOptions& iteration_;
   const Logger& logger_;
