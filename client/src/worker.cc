@@ -312,8 +312,9 @@ struct Worker::State {
   }
 
   void run_job(Client& client, Job job);
-  void process(std::shared_ptr<State> self);
-  void heartbeat(std::shared_ptr<State> self);
+  // Each runs on a thread whose lambda holds the state alive.
+  void process();
+  void heartbeat();
   void fail_back_running();
 };
 
@@ -376,7 +377,7 @@ void Worker::State::run_job(Client& client, Job job) {
   }
 }
 
-void Worker::State::process(std::shared_ptr<State> self) {
+void Worker::State::process() {
   std::mt19937 random{std::random_device{}()};
   std::optional<Client> client;
   bool reported_down = false;
@@ -400,10 +401,9 @@ void Worker::State::process(std::shared_ptr<State> self) {
     --processors_running;
   }
   drained.notify_all();
-  (void)self;  // kept the state alive while this thread used it
 }
 
-void Worker::State::heartbeat(std::shared_ptr<State> self) {
+void Worker::State::heartbeat() {
   std::optional<Client> client;
   std::unique_lock lock(mutex);
   while (!terminating) {
@@ -422,7 +422,6 @@ void Worker::State::heartbeat(std::shared_ptr<State> self) {
   }
   lock.unlock();
   if (client) client->close();
-  (void)self;
 }
 
 // Jobs still running at the shutdown timeout are failed back, so the server retries them now
@@ -509,9 +508,10 @@ WorkerReport Worker::run() {
 
   s->processors_running = options.concurrency;
   std::vector<std::thread> processors;
+  processors.reserve(static_cast<size_t>(options.concurrency));
   for (int i = 0; i < options.concurrency; ++i)
-    processors.emplace_back([s] { s->process(s); });
-  std::thread heartbeat([s] { s->heartbeat(s); });
+    processors.emplace_back([s] { s->process(); });
+  std::thread heartbeat([s] { s->heartbeat(); });
 
   {
     std::unique_lock lock(s->mutex);
