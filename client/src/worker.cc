@@ -386,7 +386,15 @@ void Worker::State::process() {
       if (!client) client.emplace(options.client);
       auto job = client->fetch(queue_order(random));
       reported_down = false;
-      if (job) run_job(*client, std::move(*job));
+      if (job && quiet) {
+        // Fetched while the worker was told to stop: hand it back untouched (the same jid pushed
+        // again ends this reservation) rather than start it only to interrupt it.
+        client->push(*job);
+        client->ack(job->jid);
+        log(LogLevel::debug, "fetched after quiet: handed back", {{"jid", job->jid}});
+      } else if (job) {
+        run_job(*client, std::move(*job));
+      }
     } catch (const Error& e) {
       if (!reported_down) log(LogLevel::error, "cannot fetch jobs", {{"error", e.what()}});
       reported_down = true;

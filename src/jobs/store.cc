@@ -734,6 +734,12 @@ Result<void> JobStore::tick() {
 
 Result<void> JobStore::pause_queues(std::span<const std::string> names) {
   std::lock_guard lock(mutex_);
+  // A queue named before it has jobs is paused too, so that its first jobs wait (an operator
+  // pauses a queue to stop work from starting, not only the work already there).
+  if (!all_queues(names)) {
+    for (const auto& name : names)
+      queues_.try_emplace(name);
+  }
   for (auto& [name, queue] : queues_) {
     bool named = all_queues(names) || std::find(names.begin(), names.end(), name) != names.end();
     if (!named || queue.paused) continue;

@@ -120,9 +120,9 @@ TEST(ClientServer, ScheduledPushWaitsInTheScheduledSet) {
 TEST(ClientServer, PausedQueuesAreNotFetchedFromUntilResumed) {
   DepotServer server;
   depot::Client client({.url = server.url(), .wid = "w-pause"});
+  client.pause_queues({"mail"});  // before the queue has any job
   depot::Job job{.jobtype = "Send", .queue = "mail"};
   client.push(job);
-  client.pause_queues({"mail"});
   EXPECT_FALSE(client.fetch({"mail"}));  // after the server's ~2 s wait
   client.resume_queues({"mail"});
   auto fetched = client.fetch({"mail"});

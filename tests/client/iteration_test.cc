@@ -168,6 +168,7 @@ struct Seen {
   std::vector<std::chrono::steady_clock::time_point> runs;
   bool throw_at_500 = false;
   int throttles_left = 0;
+  std::optional<int> retry_count_at_completion;
   void reset() {
     std::lock_guard lock(mutex);
     items.clear();
@@ -177,6 +178,7 @@ struct Seen {
     runs.clear();
     throw_at_500 = false;
     throttles_left = 0;
+    retry_count_at_completion.reset();
   }
 };
 Seen seen;
@@ -219,6 +221,7 @@ class CountTo : public depot::IterationJob<int64_t> {
     std::lock_guard lock(seen.mutex);
     ++seen.completes;
     seen.times_interrupted = state().times_interrupted;
+    seen.retry_count_at_completion = context().job().retry_count();
   }
 };
 
@@ -458,6 +461,69 @@ TEST_F(IterationCsvImport, SigtermAtRandomPointsNeitherLosesNorSkipsARow) {
   EXPECT_EQ(zero_slots, 0U) << "rows were skipped";
   EXPECT_TRUE(result == reference) << "the output differs from the uninterrupted run's";
   RecordProperty("rounds", rounds);
+}
+
+TEST(Iteration, InterruptionsLeaveTheRetryCountAsItWas) {
+  seen.reset();
+  DepotServer server;
+  auto options = worker_options(server);
+  options.iteration.max_job_runtime = 50ms;
+  depot::Worker worker(options);
+  worker.register_job<CountTo>("CountTo");
+  depot::Client client({.url = server.url()});
+  // A job on its fourth retry (as a FAIL-ed job comes back), run in several interrupted parts.
+  depot::Job job{.jobtype = "CountTo", .args = {600, 300}};
+  job.extra["failure"] = {{"retry_count", 3}, {"message", "earlier"}, {"errtype", "E"}};
+  client.push(job);
+  auto run = std::async(std::launch::async, [&] { return worker.run(); });
+  ASSERT_TRUE(wait_until(completed, 20s));
+  worker.terminate();
+  run.get();
+  std::lock_guard lock(seen.mutex);
+  EXPECT_GE(seen.times_interrupted, 2);
+  EXPECT_EQ(seen.retry_count_at_completion, 3);
+  EXPECT_EQ(seen.starts, 0);  // a retried job resumes: it is not a first run
+  EXPECT_EQ(seen.items.size(), 600U);
+}
+
+TEST(Iteration, ProgressAndTheCursorAreOnTheServerWhileTheJobRuns) {
+  seen.reset();
+  DepotServer server;
+  auto options = worker_options(server);
+  options.iteration.checkpoint_every_items = 100;
+  depot::Worker worker(options);
+  worker.register_job<CountTo>("CountTo");
+  depot::Client client({.url = server.url()});
+  depot::Job job{.jobtype = "CountTo", .args = {100000, 200}};  // 20 s: stopped long before
+  client.push(job);
+  auto run = std::async(std::launch::async, [&] { return worker.run(); });
+  json progress;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto info = client.info();
+        auto list = info["depot"]["progress"];
+        if (!list.is_array() || list.empty()) return false;
+        progress = list[0];
+        return progress["done"].get<int64_t>() >= 300;
+      },
+      10s))
+      << client.info().dump();
+  EXPECT_EQ(progress["jid"], job.jid);
+  EXPECT_EQ(progress["jobtype"], "CountTo");
+  EXPECT_EQ(progress["total"], 100000);
+  worker.terminate();  // the job stops after its current item and goes back to its queue
+  auto report = run.get();
+  EXPECT_EQ(report.requeued, 1);
+  depot::Client other({.url = server.url(), .wid = "w-other"});
+  auto again = other.fetch({"default"});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->jid, job.jid);
+  auto state = depot::IterationState::from_json(again->custom["iteration"]);
+  EXPECT_EQ(state.times_interrupted, 1);
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(static_cast<size_t>(state.done), seen.items.size());
+  EXPECT_EQ(state.cursor, static_cast<int64_t>(seen.items.size()) - 1);
+  EXPECT_EQ(state.total, 100000);
 }
 
 }  // namespace

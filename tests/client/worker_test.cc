@@ -1,6 +1,7 @@
 // libdepot's Worker against a spawned depot: concurrency, ACK and FAIL, middleware, queue order,
 // shutdown, and the server's quiet/terminate.
 #include <atomic>
+#include <csignal>
 #include <depot/worker.h>
 #include <future>
 #include <mutex>
@@ -312,6 +313,84 @@ TEST(Worker, QuietsAndTerminatesOnTheServersWord) {
   auto report = run.wait(10s);
   ASSERT_TRUE(report) << "the worker did not stop on the server's terminate";
   EXPECT_EQ(report->processed, 1);
+}
+
+// A logger that keeps every line, for tests that read the worker's logs.
+struct CapturedLog {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  depot::Logger logger() {
+    return [this](depot::LogLevel level, std::string_view message, const depot::LogFields& f) {
+      std::lock_guard lock(mutex);
+      lines.push_back(depot::format_logfmt(level, message, f));
+    };
+  }
+  bool contains(const std::string& text) {
+    std::lock_guard lock(mutex);
+    for (const auto& line : lines) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+TEST(Worker, LoggingAndErrorReporterMiddlewareSeeEveryJob) {
+  DepotServer server;
+  depot::Client client({.url = server.url()});
+  depot::Job good{.jobtype = "Good"};
+  depot::Job bad{.jobtype = "Bad"};
+  client.push(good);
+  client.push(bad);
+  CapturedLog log;
+  auto options = options_for(server, 1);
+  options.logger = log.logger();
+  std::mutex mutex;
+  std::vector<std::string> reported;
+  depot::Worker worker(options);
+  worker.use(depot::middleware::logging());
+  worker.use(depot::middleware::error_reporter([&](const depot::Job& job, std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+      std::lock_guard lock(mutex);
+      reported.push_back(job.jid + ": " + error.what());
+    }
+  }));
+  worker.register_job("Good", [](const depot::json&) {});
+  worker.register_job("Bad", [](const depot::json&) { throw std::runtime_error("bad input"); });
+  RunningWorker run(worker);
+  ASSERT_TRUE(eventually(client, [](const depot::json& info) {
+    return info["faktory"]["total_processed"] == 1 && info["faktory"]["sets"]["retries"] == 1;
+  }));
+  run.stop();
+  EXPECT_TRUE(log.contains("msg=\"job done\" jid=" + good.jid + " jobtype=Good elapsed_ms="));
+  EXPECT_TRUE(log.contains("msg=\"job failed\" jid=" + bad.jid + " jobtype=Bad"));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(reported, std::vector<std::string>{bad.jid + ": bad input"});
+}
+
+TEST(Worker, SigtstpQuietsAndSigtermTerminates) {
+  DepotServer server;
+  CapturedLog log;
+  auto options = options_for(server, 1);
+  options.handle_signals = true;
+  options.logger = log.logger();
+  depot::Worker worker(options);
+  worker.register_job("Nothing", [](const depot::json&) {});
+  auto report = std::async(std::launch::async, [&] { return worker.run(); });
+  // The handlers are in place once the worker says it started.
+  for (int i = 0; i < 500 && !log.contains("worker started"); ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(log.contains("worker started"));
+  ASSERT_EQ(::raise(SIGTSTP), 0);
+  for (int i = 0; i < 500 && !log.contains("by=SIGTSTP"); ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(log.contains("msg=\"quiet: no more fetching\""));
+  EXPECT_EQ(report.wait_for(200ms), std::future_status::timeout);  // quiet is not the end
+  ASSERT_EQ(::raise(SIGTERM), 0);
+  ASSERT_EQ(report.wait_for(10s), std::future_status::ready);
+  report.get();
+  EXPECT_TRUE(log.contains("msg=terminating wid=" + worker.wid() + " by=SIGTERM"));
 }
 
 }  // namespace

@@ -243,6 +243,19 @@ TEST_F(JobStoreTest, PausedQueuesAreSkippedAndRemovedQueuesLoseTheirJobs) {
   EXPECT_FALSE(fetch({"mail"}));
 }
 
+TEST_F(JobStoreTest, AQueuePausedBeforeItHasJobsKeepsItsFirstJobsWaiting) {
+  std::vector<std::string> later = {"later"};
+  ASSERT_TRUE(store_->pause_queues(later));
+  ASSERT_FALSE(push(make_job("l-000001", "later")));
+  EXPECT_FALSE(fetch({"later"}));
+  reopen();
+  EXPECT_FALSE(fetch({"later"}));
+  ASSERT_TRUE(store_->resume_queues(later));
+  auto job = fetch({"later"});
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->jid, "l-000001");
+}
+
 TEST_F(JobStoreTest, UniqueJobsAreRefusedWhileLockedAndReleasedOnAck) {
   Job job = make_job("uniq-0001");
   job.unique_for = 60;
