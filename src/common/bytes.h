@@ -131,6 +131,11 @@ class ByteWriter {
     store_be<T>(out_.data() + at, v);
   }
   void write_bytes(ByteSpan b) { out_.insert(out_.end(), b.begin(), b.end()); }
+  // Overwrites a value written earlier at `at` (a length known only once what follows is written).
+  template <class T>
+  void patch_be(size_t at, T v) {
+    store_be<T>(out_.data() + at, v);
+  }
   void write_uvarint(uint64_t v) {
     while (v >= 0x80) {
       out_.push_back(static_cast<std::byte>((v & 0x7f) | 0x80));
