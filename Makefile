@@ -7,11 +7,12 @@ export CCACHE_NOHASHDIR := true
 CMAKE_FLAGS ?=
 RELEASE_DIR := build/release
 ASAN_DIR := build/asan
+TSAN_DIR := build/tsan
 FUZZ_DIR := build/fuzz
 DATA_DIR ?= ./depot-data
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bootstrap build run test test-asan fuzz fuzz-run bench lint format clean
+.PHONY: all bootstrap build run test test-asan test-tsan fuzz fuzz-run bench lint format clean
 
 all: build
 
@@ -37,6 +38,16 @@ $(ASAN_DIR)/build.ninja:
 test-asan: bootstrap $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target depot_unit_tests
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -L unit
+
+# libdepot's threads (worker, heartbeat, checkpoints) under ThreadSanitizer: only the library, its
+# examples and its tests are built here; they drive the Release depot.
+$(TSAN_DIR)/build.ninja:
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEPOT_SANITIZE=thread \
+	  -DDEPOT_TEST_SERVER=$(CURDIR)/$(RELEASE_DIR)/depot $(CMAKE_FLAGS)
+
+test-tsan: build $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target depot_client_tests
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_DIR)/tests/depot_client_tests
 
 # libFuzzer targets need clang; they live in their own build dir.
 $(FUZZ_DIR)/build.ninja:

@@ -41,14 +41,23 @@ std::string readable_frame(const char* frame) {
   return text.substr(0, open + 1) + demangle(mangled.c_str()) + text.substr(plus);
 }
 
-std::vector<std::string> capture_backtrace(int skip) {
+// The current stack, from the caller of the frame whose symbol contains `below` (the function
+// that asked for it), or from `skip` frames down when symbols are not available.
+[[gnu::noinline]] std::vector<std::string> capture_backtrace(std::string_view below, int skip) {
   void* frames[64];
   int count = ::backtrace(frames, 64);
   std::unique_ptr<char*, decltype(&std::free)> symbols(::backtrace_symbols(frames, count),
                                                        &std::free);
   std::vector<std::string> lines;
-  for (int i = skip; i < count && symbols; ++i)
+  if (!symbols) return lines;
+  for (int i = 0; i < count; ++i)
     lines.push_back(readable_frame(symbols.get()[i]));
+  // Sanitizers and inlining add or remove frames above ours: find ours by name.
+  size_t first = std::min<size_t>(static_cast<size_t>(skip), lines.size());
+  for (size_t i = 0; i < std::min<size_t>(lines.size(), 6); ++i) {
+    if (lines[i].find(below) != std::string::npos) first = i + 1;
+  }
+  lines.erase(lines.begin(), lines.begin() + static_cast<ptrdiff_t>(first));
   return lines;
 }
 
@@ -73,8 +82,9 @@ int64_t rss_kb() {
 
 }  // namespace
 
-TracedError::TracedError(const std::string& message)
-    : Error(message), backtrace_(capture_backtrace(2)) {}
+// Not inlined: its frame is where the backtrace starts below.
+[[gnu::noinline]] TracedError::TracedError(const std::string& message)
+    : Error(message), backtrace_(capture_backtrace("TracedError::TracedError", 2)) {}
 
 FailureDescription describe_current_exception() {
   FailureDescription d;
@@ -83,11 +93,11 @@ FailureDescription describe_current_exception() {
   } catch (const TracedError& e) {
     d = {demangle(typeid(e).name()), e.what(), e.backtrace()};
   } catch (const std::exception& e) {
-    d = {demangle(typeid(e).name()), e.what(), capture_backtrace(1)};
+    d = {demangle(typeid(e).name()), e.what(), capture_backtrace("describe_current_exception", 1)};
   } catch (...) {
     const std::type_info* type = abi::__cxa_current_exception_type();
     d = {type != nullptr ? demangle(type->name()) : "unknown", "a non-standard exception",
-         capture_backtrace(1)};
+         capture_backtrace("describe_current_exception", 1)};
   }
   if (d.message.empty()) d.message = d.errtype;
   return d;
