@@ -73,15 +73,14 @@ struct ProtocolError {
 ProtocolError protocol_error(ReplyCode code, const std::string& text, uint16_t class_id = 0,
                              uint16_t method_id = 0);
 
-namespace class_id {
-inline constexpr uint16_t connection = 10;
-inline constexpr uint16_t channel = 20;
-inline constexpr uint16_t access = 30;
-inline constexpr uint16_t exchange = 40;
-inline constexpr uint16_t queue = 50;
-inline constexpr uint16_t basic = 60;
-inline constexpr uint16_t confirm = 85;
-inline constexpr uint16_t tx = 90;
-}  // namespace class_id
+// Class ids.
+inline constexpr uint16_t kConnectionClass = 10;
+inline constexpr uint16_t kChannelClass = 20;
+inline constexpr uint16_t kAccessClass = 30;
+inline constexpr uint16_t kExchangeClass = 40;
+inline constexpr uint16_t kQueueClass = 50;
+inline constexpr uint16_t kBasicClass = 60;
+inline constexpr uint16_t kConfirmClass = 85;
+inline constexpr uint16_t kTxClass = 90;
 
 }  // namespace depot::amqp

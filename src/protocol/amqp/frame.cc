@@ -10,7 +10,7 @@ FrameScan scan_frame(ByteSpan buffer, uint32_t frame_max) {
   const auto type = static_cast<uint8_t>(buffer[0]);
   const auto channel = load_be<uint16_t>(buffer.data() + 1);
   const auto size = load_be<uint32_t>(buffer.data() + 3);
-  auto fail = [&](std::string text) {
+  auto fail = [&](const std::string& text) {
     scan.status = FrameScan::Status::error;
     scan.error = protocol_error(ReplyCode::frame_error, text);
     return scan;

@@ -130,7 +130,8 @@ void fields(IO& io, M& m) {
     io.shortstr(m.virtual_host);
     io.reserved_shortstr();
     io.reserved_bit();
-  } else if constexpr (std::is_same_v<T, ConnectionOpenOk>) {
+  } else if constexpr (std::is_same_v<T, ConnectionOpenOk> || std::is_same_v<T, ChannelOpen> ||
+                       std::is_same_v<T, BasicGetEmpty>) {
     io.reserved_shortstr();
   } else if constexpr (std::is_same_v<T, ConnectionClose> || std::is_same_v<T, ChannelClose>) {
     io.short_int(m.reply_code);
@@ -142,8 +143,6 @@ void fields(IO& io, M& m) {
   } else if constexpr (std::is_same_v<T, ConnectionUpdateSecret>) {
     io.longstr(m.new_secret);
     io.shortstr(m.reason);
-  } else if constexpr (std::is_same_v<T, ChannelOpen>) {
-    io.reserved_shortstr();
   } else if constexpr (std::is_same_v<T, ChannelOpenOk>) {
     io.reserved_longstr();
   } else if constexpr (std::is_same_v<T, ChannelFlow> || std::is_same_v<T, ChannelFlowOk>) {
@@ -259,8 +258,6 @@ void fields(IO& io, M& m) {
     io.shortstr(m.exchange);
     io.shortstr(m.routing_key);
     io.long_int(m.message_count);
-  } else if constexpr (std::is_same_v<T, BasicGetEmpty>) {
-    io.reserved_shortstr();
   } else if constexpr (std::is_same_v<T, BasicAck>) {
     io.longlong(m.delivery_tag);
     io.bit(m.multiple);
@@ -288,9 +285,9 @@ Decoded<Method> decode_as(ByteSpan args) {
   if (!in.ok() || !in.at_end()) {
     return protocol_error(
         ReplyCode::syntax_error,
-        fmt::format("{} arguments are {}", method_name(T::class_id, T::method_id),
+        fmt::format("{} arguments are {}", method_name(T::kClassId, T::kMethodId),
                     in.ok() ? "followed by extra bytes" : "malformed or cut short"),
-        T::class_id, T::method_id);
+        T::kClassId, T::kMethodId);
   }
   return Method(std::move(method));
 }
@@ -306,7 +303,7 @@ bool with_method_type(uint32_t ids, F&& f) {
     return false;
   } else {
     using T = std::variant_alternative_t<I, Method>;
-    if (ids == key(T::class_id, T::method_id)) {
+    if (ids == key(T::kClassId, T::kMethodId)) {
       f.template operator()<T>();
       return true;
     }
@@ -340,8 +337,8 @@ void encode_method(const Method& method, Bytes& out) {
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
         ByteWriter w(out);
-        w.write_be<uint16_t>(T::class_id);
-        w.write_be<uint16_t>(T::method_id);
+        w.write_be<uint16_t>(T::kClassId);
+        w.write_be<uint16_t>(T::kMethodId);
         ArgWriter args(out);
         fields(args, m);
       },

@@ -16,8 +16,8 @@ namespace depot::amqp {
 
 template <uint16_t Class, uint16_t Method>
 struct MethodId {
-  static constexpr uint16_t class_id = Class;
-  static constexpr uint16_t method_id = Method;
+  static constexpr uint16_t kClassId = Class;
+  static constexpr uint16_t kMethodId = Method;
 };
 
 struct ConnectionStart : MethodId<10, 10> {

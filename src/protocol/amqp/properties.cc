@@ -43,10 +43,10 @@ Decoded<ContentHeader> decode_content_header(ByteSpan payload) {
   const auto flags = in.read_be<uint16_t>();
   auto bad = [&](const char* what) {
     return protocol_error(ReplyCode::syntax_error, std::string("content header: ") + what,
-                          class_id::basic, 40);
+                          kBasicClass, 40);
   };
   if (!in.ok()) return bad("cut short");
-  if (header.class_id != class_id::basic) {
+  if (header.class_id != kBasicClass) {
     return protocol_error(
         ReplyCode::unexpected_frame,
         "content header for class " + std::to_string(header.class_id) + ", not basic (60)");
@@ -114,7 +114,7 @@ Bytes encode_properties(const BasicProperties& p) {
 
 void encode_content_header(uint64_t body_size, ByteSpan raw_properties, Bytes& out) {
   ByteWriter w(out);
-  w.write_be<uint16_t>(class_id::basic);
+  w.write_be<uint16_t>(kBasicClass);
   w.write_be<uint16_t>(0);
   w.write_be<uint64_t>(body_size);
   w.write_bytes(raw_properties);

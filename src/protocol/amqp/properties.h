@@ -30,7 +30,7 @@ struct BasicProperties {
 };
 
 struct ContentHeader {
-  uint16_t class_id = class_id::basic;
+  uint16_t class_id = kBasicClass;
   uint64_t body_size = 0;
   BasicProperties properties;
   // The flags and property values exactly as received, so that a message is delivered with the
