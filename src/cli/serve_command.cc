@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/store.h"
+#include "protocol/amqp/handler.h"
 #include "protocol/faktory/handler.h"
 #include "protocol/faktory/job_json.h"
 #include "protocol/http/handler.h"
@@ -70,6 +71,11 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
                                    connection));
     workers = std::shared_ptr<jobs::WorkerRegistry>(service, &service->workers());
     job_store = std::shared_ptr<const jobs::JobStore>(service, &service->store());
+  }
+  if (config.amqp_listen) {
+    DEPOT_TRY(server.register_face("amqp",
+                                   std::make_shared<amqp::AmqpHandler>(
+                                       std::make_shared<amqp::AmqpService>(amqp::AmqpOptions{}))));
   }
   if (config.http_listen) {
     DEPOT_TRY(server.register_face(
