@@ -73,9 +73,12 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     job_store = std::shared_ptr<const jobs::JobStore>(service, &service->store());
   }
   if (config.amqp_listen) {
-    DEPOT_TRY(server.register_face("amqp",
-                                   std::make_shared<amqp::AmqpHandler>(
-                                       std::make_shared<amqp::AmqpService>(amqp::AmqpOptions{}))));
+    amqp::AmqpOptions options;
+    options.vhosts = config.amqp_vhosts;
+    options.users = config.amqp_users;
+    DEPOT_TRY(
+        server.register_face("amqp", std::make_shared<amqp::AmqpHandler>(
+                                         std::make_shared<amqp::AmqpService>(std::move(options)))));
   }
   if (config.http_listen) {
     DEPOT_TRY(server.register_face(

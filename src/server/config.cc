@@ -77,6 +77,44 @@ ParseResult<void> apply_password(ServerConfig& config, std::string_view text) {
   return success();
 }
 
+// "name:password,name:password" (neither may hold a comma; a name no colon).
+ParseResult<void> apply_amqp_users(ServerConfig& config, std::string_view text) {
+  std::map<std::string, std::string> users;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const auto colon = entry.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return ParseResult<void>(
+          fmt::format("'{}' is not NAME:PASSWORD (entries are separated by commas)", entry));
+    }
+    users[std::string(entry.substr(0, colon))] = std::string(entry.substr(colon + 1));
+  }
+  if (users.empty()) return ParseResult<void>(std::string("at least one user is needed"));
+  config.amqp_users = std::move(users);
+  return success();
+}
+
+ParseResult<void> apply_amqp_vhosts(ServerConfig& config, std::string_view text) {
+  std::vector<std::string> vhosts{"/"};
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string name(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (name.empty()) return ParseResult<void>(std::string("a virtual host name is empty"));
+    if (name.size() > 255) {
+      return ParseResult<void>(
+          fmt::format("virtual host '{}...' is over 255 bytes", name.substr(0, 20)));
+    }
+    if (std::find(vhosts.begin(), vhosts.end(), name) == vhosts.end()) {
+      vhosts.push_back(std::move(name));
+    }
+  }
+  config.amqp_vhosts = std::move(vhosts);
+  return success();
+}
+
 ParseResult<void> apply_max_job_size(ServerConfig& config, std::string_view text) {
   DEPOT_TRY(config.max_job_size, parse_size(text));
   if (config.max_job_size == 0) return std::string("must be more than 0 bytes");
@@ -93,7 +131,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 13> all_settings = {{
+const std::array<Setting, 15> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -146,6 +184,25 @@ const std::array<Setting, 13> all_settings = {{
      "Largest Faktory job (its JSON) that PUSH accepts",
      "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 1MiB)", apply_max_job_size,
      [](const ServerConfig& c) { return format_size(c.max_job_size); }},
+    {"amqp_users", "--amqp-users", "DEPOT_AMQP_USERS", "amqp_users", TomlKind::text,
+     "NAME:PASSWORD,...",
+     "AMQP users and their passwords, each with access to every virtual host (guest connects "
+     "from localhost only)",
+     "NAME:PASSWORD entries separated by commas", apply_amqp_users,
+     [](const ServerConfig& c) {
+       std::string names;
+       for (const auto& [name, password] : c.amqp_users)
+         names += (names.empty() ? "" : ",") + name;
+       return names;
+     }},
+    {"amqp_vhosts", "--amqp-vhosts", "DEPOT_AMQP_VHOSTS", "amqp_vhosts", TomlKind::text, "NAME,...",
+     "AMQP virtual hosts besides \"/\"", "names separated by commas", apply_amqp_vhosts,
+     [](const ServerConfig& c) {
+       std::string names;
+       for (const auto& name : c.amqp_vhosts)
+         names += (names.empty() ? "" : ",") + name;
+       return names;
+     }},
 }};
 
 // A setting's text and a description of where it came from, for error messages.

@@ -50,6 +50,9 @@ struct ServerConfig {
   uint64_t min_free_space = 64ull << 20;
   std::optional<std::string> password;  // Faktory clients must present it (HELLO pwdhash)
   uint64_t max_job_size = 1ull << 20;   // larger Faktory jobs are refused
+  // AMQP users (name -> password); guest may only connect from a loopback address, as in RabbitMQ.
+  std::map<std::string, std::string> amqp_users = {{"guest", "guest"}};
+  std::vector<std::string> amqp_vhosts = {"/"};      // AMQP virtual hosts; "/" is always one
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
   std::vector<PeriodicJob> periodic_jobs;  // only from the file: there is no flag or env form
 

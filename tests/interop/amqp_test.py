@@ -24,14 +24,14 @@ def free_port():
 
 
 class Depot:
-    def __init__(self):
+    def __init__(self, extra=()):
         self.dir = tempfile.mkdtemp(prefix="depot-amqp-")
         self.port = free_port()
         self.log = open(os.path.join(self.dir, "depot.log"), "w+")
         self.process = subprocess.Popen(
             [DEPOT, "serve", "--data-dir", os.path.join(self.dir, "data"),
              "--jobs-listen", "off", "--kafka-listen", "off", "--http-listen", "off",
-             "--amqp-listen", f"127.0.0.1:{self.port}"],
+             "--amqp-listen", f"127.0.0.1:{self.port}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("DEPOT_")})
         deadline = time.time() + 10
@@ -151,6 +151,33 @@ class PikaTest(unittest.TestCase):
         with self.assertRaises((pika.exceptions.ConnectionClosedByBroker,
                                 pika.exceptions.ProbableAccessDeniedError)):
             pika.BlockingConnection(self.depot.params(virtual_host="nowhere"))
+
+
+class UsersAndVirtualHostsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.depot = Depot(["--amqp-users", "app:s3cret,guest:guest", "--amqp-vhosts", "staging"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.depot.stop()
+
+    def test_a_configured_user_opens_a_configured_vhost(self):
+        credentials = pika.PlainCredentials("app", "s3cret")
+        connection = pika.BlockingConnection(self.depot.params(
+            credentials=credentials, virtual_host="staging"))
+        channel = connection.channel()
+        channel.queue_declare("in-staging")
+        connection.close()
+        # Virtual hosts are separate: the queue is not in "/".
+        connection = pika.BlockingConnection(self.depot.params(credentials=credentials))
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            connection.channel().queue_declare("in-staging", passive=True)
+        self.assertEqual(caught.exception.reply_code, 404)
+        connection.close()
+        with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
+            pika.BlockingConnection(self.depot.params(
+                credentials=pika.PlainCredentials("app", "guess")))
 
 
 class WireTest(unittest.TestCase):

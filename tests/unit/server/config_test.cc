@@ -51,6 +51,32 @@ TEST(ServerConfigTest, DefaultsWhenNothingIsSet) {
   EXPECT_FALSE(config.value().config_file);
 }
 
+TEST(ServerConfigTest, AmqpUsersAndVirtualHosts) {
+  Sources s;
+  auto defaults = s.load();
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults.value().amqp_users, (std::map<std::string, std::string>{{"guest", "guest"}}));
+  EXPECT_EQ(defaults.value().amqp_vhosts, std::vector<std::string>{"/"});
+
+  s.sources.flags["amqp_users"] = "app:s3:cret,ops:pw";
+  s.env["DEPOT_AMQP_VHOSTS"] = "staging,prod,staging";
+  auto config = s.load();
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config.value().amqp_users,
+            (std::map<std::string, std::string>{{"app", "s3:cret"}, {"ops", "pw"}}));
+  EXPECT_EQ(config.value().amqp_vhosts, (std::vector<std::string>{"/", "staging", "prod"}));
+
+  s.sources.flags["amqp_users"] = "nopassword";
+  auto bad = s.load();
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("'nopassword' is not NAME:PASSWORD"));
+  s.sources.flags["amqp_users"] = "a:b";
+  s.env["DEPOT_AMQP_VHOSTS"] = "x,,y";
+  bad = s.load();
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("a virtual host name is empty"));
+}
+
 TEST(ServerConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {
   TempDir dir;
   auto file = dir.write("depot.toml",
