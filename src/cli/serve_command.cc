@@ -76,9 +76,25 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     amqp::AmqpOptions options;
     options.vhosts = config.amqp_vhosts;
     options.users = config.amqp_users;
-    DEPOT_TRY(
-        server.register_face("amqp", std::make_shared<amqp::AmqpHandler>(
-                                         std::make_shared<amqp::AmqpService>(std::move(options)))));
+    const auto definitions_dir = context.data_dir.path() / "messaging" / "definitions";
+    auto definitions = messaging::Definitions::open(definitions_dir, &context.sync);
+    if (!definitions) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot open the messaging definitions in " +
+                                      definitions_dir.string() + ": " +
+                                      definitions.error().message()};
+    }
+    auto service =
+        std::make_shared<amqp::AmqpService>(std::move(options), std::move(definitions).value());
+    auto restored = service->restore();
+    if (!restored) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot read the messaging definitions in " +
+                                      definitions_dir.string() + ": " + restored.error().message()};
+    }
+    spdlog::info("amqp: {} durable definition(s) restored", restored.value());
+    context.at_shutdown.push_back([service] { (void)service->definitions()->close(); });
+    DEPOT_TRY(server.register_face("amqp", std::make_shared<amqp::AmqpHandler>(service)));
   }
   if (config.http_listen) {
     DEPOT_TRY(server.register_face(

@@ -1,7 +1,9 @@
 #pragma once
 // Typed values as AMQP carries them in field tables: message headers, and the arguments of
 // declares, binds and consumes. The messaging domain reads them (headers exchanges, x-arguments,
-// x-death); protocol/amqp encodes and decodes them.
+// x-death) and stores them in the binary form AMQP gives them, so the face passes tables through
+// and the definitions journal keeps every value's type. Decoding is bounded: lengths are checked
+// against the bytes present, and nesting deeper than kMaxFieldDepth is refused.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,7 +11,11 @@
 #include <variant>
 #include <vector>
 
+#include "common/bytes.h"
+
 namespace depot::messaging {
+
+inline constexpr int kMaxFieldDepth = 32;
 
 struct Decimal {
   uint8_t scale = 0;
@@ -56,5 +62,12 @@ struct FieldEntry {
 
 // The value of the first entry named `name`, or nullptr.
 const FieldValue* find_field(const FieldTable& table, std::string_view name);
+
+// A table (u32 byte length, then entries) from the reader; false (and the reader failed) when it
+// is malformed: a length past the end, an unknown type tag, or nesting too deep.
+bool read_table(ByteReader& in, FieldTable& out, int depth = 0);
+// A table's entries without the length prefix (AMQPLAIN's response is one).
+bool read_table_body(ByteSpan body, FieldTable& out);
+void write_table(ByteWriter& out, const FieldTable& table);
 
 }  // namespace depot::messaging

@@ -27,11 +27,15 @@ class Depot:
     def __init__(self, extra=()):
         self.dir = tempfile.mkdtemp(prefix="depot-amqp-")
         self.port = free_port()
+        self.extra = list(extra)
         self.log = open(os.path.join(self.dir, "depot.log"), "w+")
+        self.start()
+
+    def start(self):
         self.process = subprocess.Popen(
             [DEPOT, "serve", "--data-dir", os.path.join(self.dir, "data"),
              "--jobs-listen", "off", "--kafka-listen", "off", "--http-listen", "off",
-             "--amqp-listen", f"127.0.0.1:{self.port}", *extra],
+             "--amqp-listen", f"127.0.0.1:{self.port}", *self.extra],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("DEPOT_")})
         deadline = time.time() + 10
@@ -43,6 +47,16 @@ class Depot:
                 time.sleep(0.05)
         raise RuntimeError("depot did not listen: " + self.output())
 
+    def restart(self, kill=False):
+        if kill:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        else:
+            self.process.terminate()
+            code = self.process.wait(timeout=10)
+            assert code == 0, f"depot exited {code}:\n{self.output()}"
+        self.start()
+
     def output(self):
         self.log.seek(0)
         return self.log.read()
@@ -50,6 +64,7 @@ class Depot:
     def stop(self):
         self.process.terminate()
         code = self.process.wait(timeout=10)
+        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return code
 
@@ -178,6 +193,82 @@ class UsersAndVirtualHostsTest(unittest.TestCase):
         with self.assertRaises(pika.exceptions.ProbableAuthenticationError):
             pika.BlockingConnection(self.depot.params(
                 credentials=pika.PlainCredentials("app", "guess")))
+
+
+class DurabilityTest(unittest.TestCase):
+    """Durable exchanges, queues and bindings survive a restart and a SIGKILL; others do not."""
+
+    def setUp(self):
+        self.depot = Depot()
+
+    def tearDown(self):
+        self.depot.stop()
+
+    def channel(self):
+        self.connection = pika.BlockingConnection(self.depot.params())
+        return self.connection.channel()
+
+    def exists(self, declare):
+        ch = self.channel()
+        try:
+            declare(ch)
+            return True
+        except pika.exceptions.ChannelClosedByBroker as e:
+            self.assertEqual(e.reply_code, 404, e.reply_text)
+            return False
+        finally:
+            self.connection.close()
+
+    def in_use(self, exchange):
+        ch = self.channel()
+        try:
+            ch.exchange_delete(exchange, if_unused=True)
+            return False
+        except pika.exceptions.ChannelClosedByBroker as e:
+            self.assertEqual(e.reply_code, 406, e.reply_text)
+            return True
+        finally:
+            self.connection.close()
+
+    def test_definitions_survive_a_restart_and_a_kill(self):
+        ch = self.channel()
+        ch.exchange_declare("d-ex", exchange_type="topic", durable=True)
+        ch.exchange_declare("d-audit", exchange_type="fanout", durable=True)
+        ch.exchange_declare("t-ex", exchange_type="direct")
+        ch.queue_declare("d-q", durable=True, arguments={"x-max-length": 10})
+        ch.queue_declare("t-q")
+        ch.queue_bind("d-q", "d-ex", routing_key="a.#")
+        ch.exchange_bind(destination="d-audit", source="d-ex", routing_key="#")
+        ch.queue_bind("t-q", "d-audit")  # not durable: its queue is not
+        self.connection.close()
+
+        for kill in (False, True):
+            self.depot.restart(kill=kill)
+            self.assertIn("durable definition(s) restored", self.depot.output())
+            self.assertTrue(self.exists(lambda c: c.exchange_declare("d-ex", passive=True)))
+            self.assertTrue(self.exists(lambda c: c.queue_declare("d-q", passive=True)))
+            self.assertFalse(self.exists(lambda c: c.exchange_declare("t-ex", passive=True)))
+            self.assertFalse(self.exists(lambda c: c.queue_declare("t-q", passive=True)))
+            # The queue kept its arguments: an inequivalent redeclare is refused.
+            ch = self.channel()
+            with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+                ch.queue_declare("d-q", durable=True)
+            self.assertEqual(caught.exception.reply_code, 406)
+            self.connection.close()
+            self.assertFalse(self.in_use("d-audit"))  # its only binding went with t-q
+            ch = self.channel()
+            ch.exchange_declare("d-audit", exchange_type="fanout", durable=True)
+            ch.exchange_bind(destination="d-audit", source="d-ex", routing_key="#")
+            self.connection.close()
+
+        self.assertTrue(self.in_use("d-ex"))  # d-q's binding and the exchange binding
+        ch = self.channel()
+        ch.queue_delete("d-q")
+        ch.exchange_delete("d-audit")
+        self.connection.close()
+        self.depot.restart()
+        self.assertFalse(self.exists(lambda c: c.queue_declare("d-q", passive=True)))
+        self.assertFalse(self.in_use("d-ex"))  # both bindings went with their ends
 
 
 class WireTest(unittest.TestCase):

@@ -380,6 +380,20 @@ std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method
   auto done = [](bool nowait, Method ok) -> Reply {
     return nowait ? std::optional<Method>() : std::optional<Method>(std::move(ok));
   };
+  messaging::Definitions* journal = service_.definitions();
+  using messaging::Binding;
+  using messaging::Definitions;
+  using messaging::Destination;
+  // A change that could not be journaled: the client must not believe it durable.
+  auto journaled = [&](const Result<void>& written, const auto& m) -> std::optional<ProtocolError> {
+    if (written) return std::nullopt;
+    using M = std::decay_t<decltype(m)>;
+    spdlog::error("{}: cannot journal a definition: {}", conn_.name(), written.error().message());
+    return protocol_error(
+        ReplyCode::internal_error,
+        "the definition could not be written to disk: " + written.error().message(), M::kClassId,
+        M::kMethodId);
+  };
   return std::visit(
       [&](auto& m) -> Reply {
         using T = std::decay_t<decltype(m)>;
@@ -387,39 +401,79 @@ std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method
           auto r = vhost.declare_exchange(
               {m.exchange, m.type, m.passive, m.durable, m.auto_delete, m.internal, m.arguments});
           if (!r) return domain_error(r.error(), m);
+          if (journal && r.value()) {
+            if (auto e = journaled(journal->exchange_declared(vhost, m.exchange), m)) return *e;
+          }
           return done(m.nowait, ExchangeDeclareOk{});
         } else if constexpr (std::is_same_v<T, ExchangeDelete>) {
+          const bool durable = Definitions::durable_exchange(vhost, m.exchange);
+          auto going = messaging::bindings_involving(vhost.router(),
+                                                     {Destination::Kind::exchange, m.exchange});
           auto r = vhost.delete_exchange(m.exchange, m.if_unused);
           if (!r) return domain_error(r.error(), m);
+          if (journal && durable) {
+            if (auto e = journaled(journal->exchange_deleted(vhost, m.exchange, going), m)) {
+              return *e;
+            }
+          }
           return done(m.nowait, ExchangeDeleteOk{});
-        } else if constexpr (std::is_same_v<T, ExchangeBind>) {
-          auto r = vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments);
+        } else if constexpr (std::is_same_v<T, ExchangeBind> || std::is_same_v<T, ExchangeUnbind>) {
+          constexpr bool kBind = std::is_same_v<T, ExchangeBind>;
+          auto r = kBind
+                       ? vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments)
+                       : vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments);
           if (!r) return domain_error(r.error(), m);
-          return done(m.nowait, ExchangeBindOk{});
-        } else if constexpr (std::is_same_v<T, ExchangeUnbind>) {
-          auto r = vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments);
-          if (!r) return domain_error(r.error(), m);
-          return done(m.nowait, ExchangeUnbindOk{});
+          const Binding binding{
+              m.source, {Destination::Kind::exchange, m.destination}, m.routing_key, m.arguments};
+          if (journal && Definitions::durable_binding(vhost, binding)) {
+            auto written =
+                kBind ? journal->bound(vhost, binding) : journal->unbound(vhost, binding);
+            if (auto e = journaled(written, m)) return *e;
+          }
+          if constexpr (kBind) {
+            return done(m.nowait, ExchangeBindOk{});
+          } else {
+            return done(m.nowait, ExchangeUnbindOk{});
+          }
         } else if constexpr (std::is_same_v<T, QueueDeclare>) {
           auto r = vhost.declare_queue(
               {m.queue, m.passive, m.durable, m.exclusive, m.auto_delete, m.arguments, owner});
           if (!r) return domain_error(r.error(), m);
+          if (journal && r.value().created) {
+            if (auto e = journaled(journal->queue_declared(vhost, r.value().name), m)) return *e;
+          }
           return done(m.nowait, QueueDeclareOk{{}, r.value().name, 0, 0});
-        } else if constexpr (std::is_same_v<T, QueueBind>) {
-          auto r = vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner);
+        } else if constexpr (std::is_same_v<T, QueueBind> || std::is_same_v<T, QueueUnbind>) {
+          constexpr bool kBind = std::is_same_v<T, QueueBind>;
+          auto r = kBind
+                       ? vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner)
+                       : vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner);
           if (!r) return domain_error(r.error(), m);
-          return done(m.nowait, QueueBindOk{});
-        } else if constexpr (std::is_same_v<T, QueueUnbind>) {
-          auto r = vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner);
-          if (!r) return domain_error(r.error(), m);
-          return std::optional<Method>(QueueUnbindOk{});
+          const Binding binding{
+              m.exchange, {Destination::Kind::queue, m.queue}, m.routing_key, m.arguments};
+          if (journal && Definitions::durable_binding(vhost, binding)) {
+            auto written =
+                kBind ? journal->bound(vhost, binding) : journal->unbound(vhost, binding);
+            if (auto e = journaled(written, m)) return *e;
+          }
+          if constexpr (kBind) {
+            return done(m.nowait, QueueBindOk{});
+          } else {
+            return std::optional<Method>(QueueUnbindOk{});  // queue.unbind has no nowait
+          }
         } else if constexpr (std::is_same_v<T, QueuePurge>) {
           auto r = vhost.use_queue(m.queue, owner);
           if (!r) return domain_error(r.error(), m);
           return done(m.nowait, QueuePurgeOk{{}, 0});
         } else if constexpr (std::is_same_v<T, QueueDelete>) {
+          const bool durable = Definitions::durable_queue(vhost, m.queue);
+          auto going =
+              messaging::bindings_involving(vhost.router(), {Destination::Kind::queue, m.queue});
           auto r = vhost.delete_queue(m.queue, owner);
           if (!r) return domain_error(r.error(), m);
+          if (journal && durable) {
+            if (auto e = journaled(journal->queue_deleted(vhost, m.queue, going), m)) return *e;
+          }
           return done(m.nowait, QueueDeleteOk{{}, 0});
         } else {
           return protocol_error(ReplyCode::not_implemented,
@@ -565,9 +619,16 @@ awaitable<void> Session::run() {
 
 }  // namespace
 
-AmqpService::AmqpService(AmqpOptions options) : options_(std::move(options)) {
+AmqpService::AmqpService(AmqpOptions options, std::unique_ptr<messaging::Definitions> definitions)
+    : options_(std::move(options)), definitions_(std::move(definitions)) {
   for (const std::string& name : options_.vhosts)
     vhosts_.emplace(name, name);
+}
+
+Result<size_t> AmqpService::restore() {
+  if (!definitions_) return size_t{0};
+  std::lock_guard lock(mutex_);
+  return definitions_->restore([this](const std::string& name) { return vhost(name); });
 }
 
 messaging::VirtualHost* AmqpService::vhost(const std::string& name) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "messaging/definitions.h"
 #include "messaging/vhost.h"
 #include "server/protocol_handler.h"
 
@@ -31,7 +32,14 @@ struct AmqpOptions {
 // What every AMQP connection shares: the virtual hosts and the users.
 class AmqpService {
  public:
-  explicit AmqpService(AmqpOptions options);
+  // With `definitions`, durable exchanges, queues and bindings are journaled there and restored
+  // by restore(); without, nothing outlives the process.
+  explicit AmqpService(AmqpOptions options,
+                       std::unique_ptr<messaging::Definitions> definitions = nullptr);
+
+  // Declares what the definitions journal holds; returns how many definitions.
+  Result<size_t> restore();
+  messaging::Definitions* definitions() { return definitions_.get(); }
 
   const AmqpOptions& options() const { return options_; }
   // nullptr when there is no such virtual host.
@@ -43,6 +51,7 @@ class AmqpService {
  private:
   AmqpOptions options_;
   std::map<std::string, messaging::VirtualHost, std::less<>> vhosts_;
+  std::unique_ptr<messaging::Definitions> definitions_;
   std::mutex mutex_;
 };
 
