@@ -374,9 +374,9 @@ std::vector<std::string> VirtualHost::queues_owned_by(OwnerId owner) const {
   return names;
 }
 
-Outcome<void> VirtualHost::bind_queue(const std::string& queue, const std::string& exchange,
-                                      const std::string& key, const FieldTable& arguments,
-                                      OwnerId owner) {
+Outcome<Binding> VirtualHost::queue_binding(const std::string& queue, const std::string& exchange,
+                                            const std::string& key, const FieldTable& arguments,
+                                            OwnerId owner) const {
   if (exchange.empty()) {
     return error(ErrorKind::access_refused, "operation not permitted on the default exchange");
   }
@@ -384,48 +384,54 @@ Outcome<void> VirtualHost::bind_queue(const std::string& queue, const std::strin
   if (!usable) return usable.error();
   auto source = find_exchange(exchange);
   if (!source) return source.error();
-  router_.bind({exchange, {Destination::Kind::queue, queue}, key, arguments});
+  return Binding{exchange, {Destination::Kind::queue, queue}, key, arguments};
+}
+
+Outcome<Binding> VirtualHost::exchange_binding(const std::string& destination,
+                                               const std::string& source, const std::string& key,
+                                               const FieldTable& arguments) const {
+  if (destination.empty() || source.empty()) {
+    return error(ErrorKind::access_refused, "operation not permitted on the default exchange");
+  }
+  auto to = find_exchange(destination);
+  if (!to) return to.error();
+  auto from = find_exchange(source);
+  if (!from) return from.error();
+  return Binding{source, {Destination::Kind::exchange, destination}, key, arguments};
+}
+
+Outcome<void> VirtualHost::bind_queue(const std::string& queue, const std::string& exchange,
+                                      const std::string& key, const FieldTable& arguments,
+                                      OwnerId owner) {
+  auto binding = queue_binding(queue, exchange, key, arguments, owner);
+  if (!binding) return binding.error();
+  router_.bind(binding.value());
   return boost::outcome_v2::success();
 }
 
 Outcome<void> VirtualHost::unbind_queue(const std::string& queue, const std::string& exchange,
                                         const std::string& key, const FieldTable& arguments,
                                         OwnerId owner) {
-  if (exchange.empty()) {
-    return error(ErrorKind::access_refused, "operation not permitted on the default exchange");
-  }
-  auto usable = use_queue(queue, owner);
-  if (!usable) return usable.error();
-  auto source = find_exchange(exchange);
-  if (!source) return source.error();
-  router_.unbind({exchange, {Destination::Kind::queue, queue}, key, arguments});
+  auto binding = queue_binding(queue, exchange, key, arguments, owner);
+  if (!binding) return binding.error();
+  router_.unbind(binding.value());  // unbinding what was never bound is not an error
   return boost::outcome_v2::success();
 }
 
 Outcome<void> VirtualHost::bind_exchange(const std::string& destination, const std::string& source,
                                          const std::string& key, const FieldTable& arguments) {
-  if (destination.empty() || source.empty()) {
-    return error(ErrorKind::access_refused, "operation not permitted on the default exchange");
-  }
-  auto to = find_exchange(destination);
-  if (!to) return to.error();
-  auto from = find_exchange(source);
-  if (!from) return from.error();
-  router_.bind({source, {Destination::Kind::exchange, destination}, key, arguments});
+  auto binding = exchange_binding(destination, source, key, arguments);
+  if (!binding) return binding.error();
+  router_.bind(binding.value());
   return boost::outcome_v2::success();
 }
 
 Outcome<void> VirtualHost::unbind_exchange(const std::string& destination,
                                            const std::string& source, const std::string& key,
                                            const FieldTable& arguments) {
-  if (destination.empty() || source.empty()) {
-    return error(ErrorKind::access_refused, "operation not permitted on the default exchange");
-  }
-  auto to = find_exchange(destination);
-  if (!to) return to.error();
-  auto from = find_exchange(source);
-  if (!from) return from.error();
-  router_.unbind({source, {Destination::Kind::exchange, destination}, key, arguments});
+  auto binding = exchange_binding(destination, source, key, arguments);
+  if (!binding) return binding.error();
+  router_.unbind(binding.value());
   return boost::outcome_v2::success();
 }
 

@@ -118,6 +118,12 @@ class VirtualHost {
 
  private:
   Outcome<const ExchangeSettings*> find_exchange(const std::string& name) const;
+  // A binding's ends checked: both exist, the default exchange is not one, the queue is usable.
+  Outcome<Binding> queue_binding(const std::string& queue, const std::string& exchange,
+                                 const std::string& key, const FieldTable& arguments,
+                                 OwnerId owner) const;
+  Outcome<Binding> exchange_binding(const std::string& destination, const std::string& source,
+                                    const std::string& key, const FieldTable& arguments) const;
   std::string in_vhost() const { return "in vhost '" + name_ + "'"; }
 
   std::string name_;

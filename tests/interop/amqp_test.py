@@ -72,10 +72,13 @@ class Depot:
         return pika.ConnectionParameters(host="127.0.0.1", port=self.port, **kwargs)
 
 
-class PikaTest(unittest.TestCase):
+class DepotTestCase(unittest.TestCase):
+    """One depot for the test class, which must exit cleanly at the end."""
+    depot_args = ()
+
     @classmethod
     def setUpClass(cls):
-        cls.depot = Depot()
+        cls.depot = Depot(cls.depot_args)
 
     @classmethod
     def tearDownClass(cls):
@@ -83,6 +86,8 @@ class PikaTest(unittest.TestCase):
         code = cls.depot.stop()
         assert code == 0, f"depot exited {code}:\n{output}"
 
+
+class PikaTest(DepotTestCase):
     def setUp(self):
         self.connection = pika.BlockingConnection(self.depot.params())
         self.channel = self.connection.channel()
@@ -168,14 +173,8 @@ class PikaTest(unittest.TestCase):
             pika.BlockingConnection(self.depot.params(virtual_host="nowhere"))
 
 
-class UsersAndVirtualHostsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.depot = Depot(["--amqp-users", "app:s3cret,guest:guest", "--amqp-vhosts", "staging"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.depot.stop()
+class UsersAndVirtualHostsTest(DepotTestCase):
+    depot_args = ("--amqp-users", "app:s3cret,guest:guest", "--amqp-vhosts", "staging")
 
     def test_a_configured_user_opens_a_configured_vhost(self):
         credentials = pika.PlainCredentials("app", "s3cret")
@@ -271,17 +270,7 @@ class DurabilityTest(unittest.TestCase):
         self.assertFalse(self.in_use("d-ex"))  # both bindings went with their ends
 
 
-class WireTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.depot = Depot()
-
-    @classmethod
-    def tearDownClass(cls):
-        output = cls.depot.output()
-        code = cls.depot.stop()
-        assert code == 0, f"depot exited {code}:\n{output}"
-
+class WireTest(DepotTestCase):
     def test_another_protocol_header_gets_ours_and_a_close(self):
         with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
             s.sendall(b"AMQP\x01\x01\x00\x0a")
@@ -307,14 +296,7 @@ class WireTest(unittest.TestCase):
             self.assertIn(b"FRAME_ERROR", reply)
 
 
-class AmqpToolsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.depot = Depot()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.depot.stop()
+class AmqpToolsTest(DepotTestCase):
 
     def test_amqp_declare_queue(self):
         server = f"127.0.0.1:{self.depot.port}"
