@@ -296,6 +296,80 @@ class WireTest(DepotTestCase):
             self.assertIn(b"FRAME_ERROR", reply)
 
 
+def frame(kind, channel, payload):
+    return struct.pack(">BHI", kind, channel, len(payload)) + payload + b"\xce"
+
+
+def shortstr(text):
+    return bytes([len(text)]) + text
+
+
+def read_frame(sock):
+    header = b""
+    while len(header) < 7:
+        chunk = sock.recv(7 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    kind, channel, size = struct.unpack(">BHI", header)
+    body = b""
+    while len(body) < size + 1:
+        chunk = sock.recv(size + 1 - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return kind, channel, body[:-1]
+
+
+def handshake(sock, heartbeat):
+    """Opens a connection by hand with the given heartbeat (seconds)."""
+    sock.sendall(b"AMQP\x00\x00\x09\x01")
+    read_frame(sock)  # connection.start
+    start_ok = (struct.pack(">HH", 10, 11) + struct.pack(">I", 0) + shortstr(b"PLAIN")
+                + struct.pack(">I", 12) + b"\0guest\0guest" + shortstr(b"en_US"))
+    sock.sendall(frame(1, 0, start_ok))
+    read_frame(sock)  # connection.tune
+    sock.sendall(frame(1, 0, struct.pack(">HHHIH", 10, 31, 0, 131072, heartbeat)))
+    sock.sendall(frame(1, 0, struct.pack(">HH", 10, 40) + shortstr(b"/") + shortstr(b"") + b"\0"))
+    kind, _, payload = read_frame(sock)
+    assert struct.unpack(">HH", payload[:4]) == (10, 41), payload  # connection.open-ok
+
+
+class HeartbeatAndShutdownTest(unittest.TestCase):
+    def setUp(self):
+        self.depot = Depot()
+
+    def tearDown(self):
+        self.depot.stop()  # also when SIGTERM already stopped it
+
+    def test_heartbeats_flow_and_a_silent_client_is_dropped(self):
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=10) as s:
+            handshake(s, heartbeat=1)
+            started = time.time()
+            beats = 0
+            # depot sends a heartbeat every half interval while it has nothing else to send, and
+            # closes the connection after two intervals without a word from the client.
+            while True:
+                got = read_frame(s)
+                if got is None:
+                    break
+                self.assertEqual(got[0], 8)  # heartbeat frames only
+                beats += 1
+            self.assertGreaterEqual(beats, 2)
+            self.assertLess(time.time() - started, 8)
+
+    def test_sigterm_closes_connections_with_connection_forced(self):
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=10) as s:
+            handshake(s, heartbeat=0)
+            self.depot.process.terminate()
+            kind, channel, payload = read_frame(s)
+            self.assertEqual((kind, channel), (1, 0))
+            self.assertEqual(struct.unpack(">HHH", payload[:6]), (10, 50, 320))
+            self.assertIn(b"shutdown", payload)
+            s.sendall(frame(1, 0, struct.pack(">HH", 10, 51)))  # close-ok
+            self.assertEqual(self.depot.process.wait(timeout=10), 0)
+
+
 class AmqpToolsTest(DepotTestCase):
 
     def test_amqp_declare_queue(self):
