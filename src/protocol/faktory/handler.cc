@@ -412,18 +412,11 @@ awaitable<void> Session::handle_info() {
   // depot's own key: reservations and what their jobs last reported (CHECKPOINT).
   std::string depot = fmt::format(R"({{"working":{},"progress":[)", s.working);
   for (size_t i = 0; i < s.progress.size(); ++i) {
-    const jobs::ReservedJob& r = s.progress[i];
-    depot += i == 0 ? R"({"jid":)" : R"(,{"jid":)";
-    append_json_string(depot, r.jid);
-    depot += R"(,"jobtype":)";
-    append_json_string(depot, r.jobtype);
-    depot += R"(,"queue":)";
-    append_json_string(depot, r.queue);
-    depot += R"(,"wid":)";
-    append_json_string(depot, r.wid);
-    depot += fmt::format(R"(,"done":{})", r.progress->done);
-    if (r.progress->total) depot += fmt::format(R"(,"total":{})", *r.progress->total);
-    depot += fmt::format(R"(,"updated_at":"{}"}})", format_rfc3339(r.progress_at));
+    depot += i == 0 ? "{" : ",{";
+    append_reservation_members(depot, s.progress[i]);
+    depot += ',';
+    append_progress_members(depot, s.progress[i]);
+    depot += '}';
   }
   depot += "]}";
   const std::string stamp = format_rfc3339(now);

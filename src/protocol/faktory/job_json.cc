@@ -450,4 +450,21 @@ std::string write_rejections(const std::vector<RejectedJob>& rejected) {
   return out;
 }
 
+void append_reservation_members(std::string& out, const jobs::ReservedJob& reserved) {
+  out += R"("jid":)";
+  append_json_string(out, reserved.jid);
+  out += R"(,"jobtype":)";
+  append_json_string(out, reserved.jobtype);
+  out += R"(,"queue":)";
+  append_json_string(out, reserved.queue);
+  out += R"(,"wid":)";
+  append_json_string(out, reserved.wid);
+}
+
+void append_progress_members(std::string& out, const jobs::ReservedJob& reserved) {
+  out += fmt::format(R"("done":{})", reserved.progress->done);
+  if (reserved.progress->total) out += fmt::format(R"(,"total":{})", *reserved.progress->total);
+  out += fmt::format(R"(,"updated_at":"{}")", format_rfc3339(reserved.progress_at));
+}
+
 }  // namespace depot::faktory

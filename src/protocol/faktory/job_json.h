@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "jobs/job.h"
+#include "jobs/store.h"
 #include "protocol/faktory/errors.h"
 
 namespace depot::faktory {
@@ -54,6 +55,13 @@ ParseResult<void> merge_custom(jobs::Job& job, const std::vector<JsonMember>& pa
 // The job as FETCH returns it.
 std::string write_job(const jobs::Job& job);
 void append_job(std::string& out, const jobs::Job& job);
+
+// A reservation's identity as JSON members, without braces: "jid":..,"jobtype":..,"queue":..,
+// "wid":.. (INFO's progress list and the admin API's working list).
+void append_reservation_members(std::string& out, const jobs::ReservedJob& reserved);
+// Its last progress as JSON members: "done":..[,"total":..],"updated_at":"RFC 3339". The
+// reservation must have reported progress.
+void append_progress_members(std::string& out, const jobs::ReservedJob& reserved);
 
 // PUSHB's reply: {"jid":"error",...}, or {} when every job was accepted. Like Go's map, a jid
 // rejected twice appears once, with its last error.

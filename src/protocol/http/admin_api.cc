@@ -9,6 +9,7 @@
 
 #include "common/json_write.h"
 #include "common/rfc3339.h"
+#include "protocol/faktory/job_json.h"
 
 namespace depot::http {
 
@@ -138,20 +139,14 @@ Response AdminApi::list_working() const {
   std::string body = fmt::format(R"({{"working":{},"jobs":[)", store_->stats().working);
   for (size_t i = 0; i < reserved.size(); ++i) {
     const jobs::ReservedJob& r = reserved[i];
-    body += i == 0 ? R"({"jid":)" : R"(,{"jid":)";
-    append_json_string(body, r.jid);
-    body += R"(,"jobtype":)";
-    append_json_string(body, r.jobtype);
-    body += R"(,"queue":)";
-    append_json_string(body, r.queue);
-    body += R"(,"wid":)";
-    append_json_string(body, r.wid);
+    body += i == 0 ? "{" : ",{";
+    faktory::append_reservation_members(body, r);
     body += fmt::format(R"(,"reserved_at":"{}","expires_at":"{}","progress":)",
                         format_rfc3339(r.reserved_at), format_rfc3339(r.expires_at));
     if (r.progress) {
-      body += fmt::format(R"({{"done":{})", r.progress->done);
-      if (r.progress->total) body += fmt::format(R"(,"total":{})", *r.progress->total);
-      body += fmt::format(R"(,"updated_at":"{}"}}}})", format_rfc3339(r.progress_at));
+      body += '{';
+      faktory::append_progress_members(body, r);
+      body += "}}";
     } else {
       body += "null}";
     }
