@@ -84,16 +84,30 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
                                       definitions_dir.string() + ": " +
                                       definitions.error().message()};
     }
-    auto service =
-        std::make_shared<amqp::AmqpService>(std::move(options), std::move(definitions).value());
+    const auto store_dir = context.data_dir.path() / "messaging" / "messages";
+    auto store = messaging::MessageStore::open(store_dir, &context.sync);
+    if (!store) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot open the message store in " + store_dir.string() + ": " +
+                                      store.error().message()};
+    }
+    auto service = std::make_shared<amqp::AmqpService>(
+        std::move(options), std::move(definitions).value(), std::move(store).value());
     auto restored = service->restore();
     if (!restored) {
       return server::StartupError{make_error_code(server::errc::storage_failed),
-                                  "cannot read the messaging definitions in " +
-                                      definitions_dir.string() + ": " + restored.error().message()};
+                                  "cannot restore messaging from " +
+                                      (context.data_dir.path() / "messaging").string() + ": " +
+                                      restored.error().message()};
     }
-    spdlog::info("amqp: {} durable definition(s) restored", restored.value());
-    context.at_shutdown.push_back([service] { (void)service->definitions()->close(); });
+    spdlog::info("amqp: {} durable definition(s) and {} message(s) restored",
+                 restored.value().definitions, restored.value().messages);
+    service->start(server.io_context().get_executor());
+    context.at_shutdown.push_back([service] {
+      if (auto closed = service->close(); !closed) {
+        spdlog::error("amqp: closing the messaging journals failed: {}", closed.error().message());
+      }
+    });
     DEPOT_TRY(server.register_face("amqp", std::make_shared<amqp::AmqpHandler>(service)));
   }
   if (config.http_listen) {

@@ -184,28 +184,15 @@ Result<size_t> Definitions::restore(
     const std::function<VirtualHost*(const std::string& vhost)>& vhost_for) {
   // The newest record of each key, in key order per kind: exchanges and queues before bindings.
   std::map<std::string, std::optional<Bytes>> latest;
-  int64_t offset = log_->log_start_offset();
-  const int64_t end = log_->log_end_offset();
-  while (offset < end) {
-    DEPOT_TRY(auto chunk, log_->read(offset, 1 << 20));
-    if (chunk.data.empty()) break;
-    ByteSpan data = chunk.data;
-    while (!data.empty()) {
-      DEPOT_TRY(auto header, storage::parse_batch_header(data));
-      DEPOT_TRY(auto records, storage::decode_records(data.first(header.size_bytes())));
-      for (const auto& r : records) {
-        if (!r.key) continue;
-        std::string key(as_chars(*r.key));
-        if (r.value) {
-          latest[key] = Bytes(r.value->begin(), r.value->end());
-        } else {
-          latest[key] = std::nullopt;
-        }
-        offset = r.offset + 1;
-      }
-      data = data.subspan(header.size_bytes());
+  DEPOT_TRY(storage::for_each_record(*log_, 0, [&](const storage::RecordView& r) {
+    if (!r.key) return;
+    std::string key(as_chars(*r.key));
+    if (r.value) {
+      latest[key] = Bytes(r.value->begin(), r.value->end());
+    } else {
+      latest[key] = std::nullopt;
     }
-  }
+  }));
   size_t restored = 0;
   for (Kind pass : {Kind::exchange, Kind::queue, Kind::binding}) {
     for (const auto& [key, value] : latest) {

@@ -1,5 +1,6 @@
 #include "messaging/vhost.h"
 
+#include <chrono>
 #include <random>
 
 #include <fmt/format.h>
@@ -296,7 +297,7 @@ Outcome<VirtualHost::QueueDeclared> VirtualHost::declare_queue(const QueueDeclar
   if (auto it = queues_.find(name); it != queues_.end()) {
     auto usable = use_queue(name, request.owner);
     if (!usable) return usable.error();
-    const QueueSettings& current = it->second;
+    QueueSettings& current = it->second;
     auto inequivalent = [&](const std::string& what) {
       return error(ErrorKind::precondition_failed,
                    fmt::format("{} for queue '{}' {}", what, name, in_vhost()));
@@ -323,6 +324,7 @@ Outcome<VirtualHost::QueueDeclared> VirtualHost::declare_queue(const QueueDeclar
     if (auto differs = inequivalent_argument(current.parsed, parsed.value())) {
       return inequivalent(*differs);
     }
+    current.messages->touch(now());
     return QueueDeclared{name, false};
   }
   QueueSettings settings;
@@ -332,6 +334,8 @@ Outcome<VirtualHost::QueueDeclared> VirtualHost::declare_queue(const QueueDeclar
   settings.arguments = request.arguments;
   settings.parsed = std::move(parsed).value();
   if (request.exclusive) settings.owner = request.owner;
+  settings.messages = std::make_shared<MessageQueue>(name, settings.parsed, journal_);
+  settings.messages->touch(now());
   queues_.emplace(name, std::move(settings));
   router_.add_queue(name);
   return QueueDeclared{name, true};
@@ -357,13 +361,37 @@ Outcome<const QueueSettings*> VirtualHost::use_queue(const std::string& name, Ow
   return &it->second;
 }
 
-Outcome<void> VirtualHost::delete_queue(const std::string& name, OwnerId owner) {
-  if (!queues_.contains(name)) return boost::outcome_v2::success();  // idempotent, as RabbitMQ
+Outcome<uint32_t> VirtualHost::delete_queue(const std::string& name, OwnerId owner, bool if_unused,
+                                            bool if_empty) {
+  auto it = queues_.find(name);
+  if (it == queues_.end()) return uint32_t{0};  // idempotent, as RabbitMQ
   auto usable = use_queue(name, owner);
   if (!usable) return usable.error();
-  queues_.erase(name);
-  router_.remove_queue(name);
-  return boost::outcome_v2::success();
+  const MessageQueue& messages = *it->second.messages;
+  if (if_unused && messages.consumer_count() > 0) {
+    return error(ErrorKind::precondition_failed,
+                 fmt::format("queue '{}' {} in use", name, in_vhost()));
+  }
+  if (if_empty && messages.ready_count() > 0) {
+    return error(ErrorKind::precondition_failed,
+                 fmt::format("queue '{}' {} not empty", name, in_vhost()));
+  }
+  const uint32_t count = messages.ready_count();
+  remove_queue(it);
+  return count;
+}
+
+void VirtualHost::remove_queue(std::map<std::string, QueueSettings, std::less<>>::iterator it) {
+  auto messages = std::move(it->second.messages);
+  router_.remove_queue(it->first);
+  queues_.erase(it);
+  messages->remove();  // last: consumers told of the cancel see the queue already gone
+}
+
+Outcome<uint32_t> VirtualHost::purge_queue(const std::string& name, OwnerId owner) {
+  auto usable = use_queue(name, owner);
+  if (!usable) return usable.error();
+  return usable.value()->messages->purge();
 }
 
 std::vector<std::string> VirtualHost::queues_owned_by(OwnerId owner) const {
@@ -433,6 +461,326 @@ Outcome<void> VirtualHost::unbind_exchange(const std::string& destination,
   if (!binding) return binding.error();
   router_.unbind(binding.value());
   return boost::outcome_v2::success();
+}
+
+int64_t VirtualHost::now() const {
+  if (clock) return clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void VirtualHost::attach_journal(MessageJournal* journal, ResidentBudget* budget) {
+  journal_ = journal;
+  budget_ = budget;
+}
+
+VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string>& queues,
+                                            const std::shared_ptr<Message>& message,
+                                            std::vector<DeadMessage>& dead) {
+  Published published;
+  if (queues.empty()) return published;
+  const int64_t at = now();
+  // Kept in RAM while the budget allows (charged once, shared by every queue); past it, only the
+  // journal holds the body.
+  MessagePtr resident;
+  if (budget_ == nullptr) {
+    resident = message;
+  } else if (journal_ == nullptr) {
+    resident = budget_->charge(message);
+  } else {
+    resident = budget_->keep(message);
+  }
+  for (const std::string& name : queues) {
+    auto it = queues_.find(name);
+    if (it == queues_.end()) continue;
+    const QueueSettings& settings = it->second;
+    MessageQueue& queue = *settings.messages;
+    QueuedMessage queued;
+    queued.seq = queue.next_seq();
+    queued.message = resident;
+    queued.body_size = message->body.size();
+    queued.priority = queue.priority_for(*message);
+    queued.expires_at = queue.expiry_for(*message, at);
+    const bool recoverable = settings.durable && message->properties.persistent();
+    if (journal_ != nullptr && (recoverable || resident == nullptr)) {
+      auto id = journal_->append(name_, name, *message, queued.expires_at, recoverable);
+      if (!id) {
+        // The journal is failing: nothing more can be made durable. The message is refused, so
+        // a publisher with confirms gets a nack rather than a false promise.
+        published.refused = true;
+        continue;
+      }
+      queued.id = id.value();
+      if (recoverable) published.last_recoverable_id = queued.id;
+      if (resident == nullptr) queued.message = nullptr;
+    }
+    const int64_t id = queued.id;
+    const PushResult pushed = queue.push(std::move(queued), dead);
+    if (pushed == PushResult::refused) {
+      if (id >= 0) journal_->settle(id);
+      published.refused = true;
+      continue;
+    }
+    ++published.queues;
+    queue.dispatch(at, dead);
+  }
+  return published;
+}
+
+Outcome<VirtualHost::Published> VirtualHost::publish(const std::string& exchange,
+                                                     std::shared_ptr<Message> message) {
+  auto source = find_exchange(exchange);
+  if (!source) return source.error();
+  if (source.value()->internal) {
+    return error(ErrorKind::access_refused,
+                 fmt::format("cannot publish to internal exchange '{}' {}", exchange, in_vhost()));
+  }
+  message->exchange = exchange;
+  const FieldTable* headers = message->properties.headers ? &*message->properties.headers : nullptr;
+  std::vector<DeadMessage> dead;
+  Published published =
+      enqueue(router_.route(exchange, message->routing_key, headers), message, dead);
+  dead_letter(dead);
+  return published;
+}
+
+Result<MessagePtr> VirtualHost::body_of(const QueuedMessage& message) const {
+  if (message.message) return message.message;
+  if (journal_ == nullptr || message.id < 0) return std::make_error_code(std::errc::io_error);
+  return journal_->read(message.id);
+}
+
+namespace {
+
+FieldValue text(std::string value) {
+  return FieldValue{std::move(value)};
+}
+
+FieldTable* table_of(FieldValue& value) {
+  return std::get_if<FieldTable>(&value.value);
+}
+
+// RabbitMQ's x-death: one table per (queue, reason), newest first, each counting how often the
+// message died that way there; plus x-first-death-* set once.
+void record_death(MessageProperties& properties, const std::string& queue, DeathReason reason,
+                  const Message& original, int64_t now_ms) {
+  FieldTable& headers = properties.headers ? *properties.headers : properties.headers.emplace();
+  const std::string reason_text = death_reason_name(reason);
+  FieldArray deaths;
+  FieldTable* existing = nullptr;
+  for (auto& entry : headers) {
+    if (entry.name == "x-death") {
+      if (auto* array = std::get_if<FieldArray>(&entry.value.value)) deaths = std::move(*array);
+    }
+  }
+  std::erase_if(headers, [](const FieldEntry& e) { return e.name == "x-death"; });
+  int64_t count = 1;
+  for (auto it = deaths.begin(); it != deaths.end(); ++it) {
+    existing = table_of(*it);
+    if (existing == nullptr) continue;
+    const FieldValue* q = find_field(*existing, "queue");
+    const FieldValue* r = find_field(*existing, "reason");
+    if (q && r && q->as_string() && r->as_string() && *q->as_string() == queue &&
+        *r->as_string() == reason_text) {
+      if (const FieldValue* c = find_field(*existing, "count"); c && c->as_integer()) {
+        count = *c->as_integer() + 1;
+      }
+      deaths.erase(it);
+      break;
+    }
+  }
+  FieldArray routing_keys{text(original.routing_key)};
+  FieldTable death = {
+      {"count", FieldValue{count}},
+      {"reason", text(reason_text)},
+      {"queue", text(queue)},
+      {"time", FieldValue{Timestamp{static_cast<uint64_t>(now_ms / 1000)}}},
+      {"exchange", text(original.exchange)},
+      {"routing-keys", FieldValue{std::move(routing_keys)}},
+  };
+  if (original.properties.expiration) {
+    death.push_back({"original-expiration", text(*original.properties.expiration)});
+  }
+  deaths.insert(deaths.begin(), FieldValue{std::move(death)});
+  headers.push_back({"x-death", FieldValue{std::move(deaths)}});
+  if (find_field(headers, "x-first-death-reason") == nullptr) {
+    headers.push_back({"x-first-death-exchange", text(original.exchange)});
+    headers.push_back({"x-first-death-queue", text(queue)});
+    headers.push_back({"x-first-death-reason", text(reason_text)});
+  }
+  std::erase_if(headers, [](const FieldEntry& e) { return e.name.starts_with("x-last-death-"); });
+  headers.push_back({"x-last-death-exchange", text(original.exchange)});
+  headers.push_back({"x-last-death-queue", text(queue)});
+  headers.push_back({"x-last-death-reason", text(reason_text)});
+  properties.expiration.reset();  // kept as original-expiration, so it cannot expire again
+}
+
+// Whether the message already died in `queue` for a reason other than a rejection: routing it
+// there again would cycle forever, so RabbitMQ drops it.
+bool died_in(const Message& message, const std::string& queue) {
+  if (!message.properties.headers) return false;
+  const FieldValue* deaths = find_field(*message.properties.headers, "x-death");
+  const auto* array = deaths ? std::get_if<FieldArray>(&deaths->value) : nullptr;
+  if (array == nullptr) return false;
+  for (const FieldValue& value : *array) {
+    const FieldTable* death = value.as_table();
+    if (death == nullptr) continue;
+    const FieldValue* q = find_field(*death, "queue");
+    const FieldValue* r = find_field(*death, "reason");
+    if (q && q->as_string() && *q->as_string() == queue && r && r->as_string() &&
+        *r->as_string() != "rejected") {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void VirtualHost::dead_letter(std::vector<DeadMessage>& dead) {
+  // Dead-lettering can make more dead messages (a full dead-letter queue dropping its head);
+  // they are handled in turn, boundedly.
+  constexpr size_t kMaxRounds = 100000;
+  for (size_t round = 0; !dead.empty() && round < kMaxRounds; ++round) {
+    std::vector<DeadMessage> batch = std::move(dead);
+    dead.clear();
+    for (DeadMessage& d : batch) {
+      auto settle = [&] {
+        if (journal_ != nullptr && d.message.id >= 0) journal_->settle(d.message.id);
+      };
+      auto it = queues_.find(d.queue);
+      const QueueArguments* arguments = it == queues_.end() ? nullptr : &it->second.parsed;
+      if (arguments == nullptr || !arguments->dead_letter_exchange ||
+          router_.exchange(*arguments->dead_letter_exchange) == nullptr) {
+        settle();
+        continue;
+      }
+      auto body = body_of(d.message);
+      if (!body) {
+        settle();
+        continue;
+      }
+      const Message& original = *body.value();
+      auto next = std::make_shared<Message>(original);
+      record_death(next->properties, d.queue, d.reason, original, now());
+      next->raw_properties = encode_properties(next->properties);
+      next->exchange = *arguments->dead_letter_exchange;
+      if (arguments->dead_letter_routing_key) {
+        next->routing_key = *arguments->dead_letter_routing_key;
+      }
+      const FieldTable* headers = &*next->properties.headers;
+      auto targets = router_.route(next->exchange, next->routing_key, headers);
+      if (d.reason != DeathReason::rejected) {
+        std::erase_if(targets, [&](const std::string& q) { return died_in(*next, q); });
+      }
+      settle();
+      enqueue(targets, next, dead);
+    }
+  }
+  for (DeadMessage& d : dead) {
+    if (journal_ != nullptr && d.message.id >= 0) journal_->settle(d.message.id);
+  }
+  dead.clear();
+}
+
+Outcome<std::shared_ptr<MessageQueue>> VirtualHost::consume(const std::string& queue,
+                                                            Consumer* consumer, bool exclusive,
+                                                            OwnerId owner) {
+  auto usable = use_queue(queue, owner);
+  if (!usable) return usable.error();
+  std::shared_ptr<MessageQueue> messages = usable.value()->messages;
+  if (!messages->add_consumer(consumer, exclusive)) {
+    return error(ErrorKind::access_refused,
+                 fmt::format("queue '{}' {} in exclusive use", queue, in_vhost()));
+  }
+  messages->touch(now());
+  return messages;
+}
+
+bool VirtualHost::cancel(const std::shared_ptr<MessageQueue>& queue, Consumer* consumer) {
+  if (!queue->has_consumer(consumer)) return false;
+  queue->remove_consumer(consumer);
+  queue->touch(now());
+  if (queue->removed()) return false;
+  auto it = queues_.find(queue->name());
+  if (it == queues_.end() || it->second.messages != queue) return false;
+  if (it->second.auto_delete && queue->consumer_count() == 0) return true;
+  dispatch(queue);  // a single active consumer's successor takes over
+  return false;
+}
+
+Outcome<std::optional<VirtualHost::Got>> VirtualHost::get(const std::string& queue, bool no_ack,
+                                                          OwnerId owner) {
+  auto usable = use_queue(queue, owner);
+  if (!usable) return usable.error();
+  MessageQueue& messages = *usable.value()->messages;
+  std::vector<DeadMessage> dead;
+  auto got = messages.get(no_ack, now(), dead);
+  dead_letter(dead);
+  if (!got) return std::optional<Got>();
+  return std::optional<Got>(Got{usable.value()->messages, std::move(*got), messages.ready_count()});
+}
+
+void VirtualHost::settle(const std::shared_ptr<MessageQueue>& queue, uint64_t seq, Settlement how) {
+  std::vector<DeadMessage> dead;
+  switch (how) {
+    case Settlement::ack:
+      queue->ack(seq);
+      break;
+    case Settlement::requeue:
+      queue->requeue(seq);
+      break;
+    case Settlement::reject:
+      queue->reject(seq, dead);
+      break;
+  }
+  dead_letter(dead);
+}
+
+void VirtualHost::dispatch(const std::shared_ptr<MessageQueue>& queue) {
+  std::vector<DeadMessage> dead;
+  queue->dispatch(now(), dead);
+  dead_letter(dead);
+}
+
+void VirtualHost::expire_messages() {
+  const int64_t at = now();
+  std::vector<DeadMessage> dead;
+  for (auto& [name, settings] : queues_)
+    settings.messages->expire(at, dead);
+  dead_letter(dead);
+}
+
+std::vector<std::string> VirtualHost::unused_queues() const {
+  const int64_t at = now();
+  std::vector<std::string> unused;
+  for (const auto& [name, settings] : queues_) {
+    const MessageQueue& queue = *settings.messages;
+    const auto& expires = settings.parsed.expires_ms;
+    if (expires && queue.consumer_count() == 0 && at - queue.last_used() >= *expires) {
+      unused.push_back(name);
+    }
+  }
+  return unused;
+}
+
+OwnerId VirtualHost::owner_of(const std::string& queue) const {
+  auto it = queues_.find(queue);
+  return it == queues_.end() ? 0 : it->second.owner.value_or(0);
+}
+
+void VirtualHost::restore_message(const std::string& queue, QueuedMessage message) {
+  auto it = queues_.find(queue);
+  if (it == queues_.end()) {
+    if (journal_ != nullptr && message.id >= 0) journal_->settle(message.id);
+    return;
+  }
+  MessageQueue& messages = *it->second.messages;
+  message.seq = messages.next_seq();
+  std::vector<DeadMessage> dead;
+  (void)messages.push(std::move(message), dead);
+  dead_letter(dead);
 }
 
 }  // namespace depot::messaging

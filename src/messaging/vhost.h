@@ -11,6 +11,7 @@
 
 #include <boost/outcome/std_result.hpp>
 
+#include "messaging/queue.h"
 #include "messaging/router.h"
 
 namespace depot::messaging {
@@ -36,20 +37,6 @@ using Outcome = boost::outcome_v2::std_checked<T, Error>;
 // The connection a queue is exclusive to.
 using OwnerId = uint64_t;
 
-enum class Overflow { drop_head, reject_publish, reject_publish_dlx };
-
-// A queue's x-arguments, checked as RabbitMQ checks them.
-struct QueueArguments {
-  std::optional<int64_t> message_ttl_ms;               // x-message-ttl, >= 0
-  std::optional<int64_t> expires_ms;                   // x-expires, > 0
-  std::optional<int64_t> max_length;                   // x-max-length, >= 0
-  std::optional<int64_t> max_length_bytes;             // x-max-length-bytes, >= 0
-  Overflow overflow = Overflow::drop_head;             // x-overflow
-  std::optional<std::string> dead_letter_exchange;     // x-dead-letter-exchange
-  std::optional<std::string> dead_letter_routing_key;  // x-dead-letter-routing-key
-  std::optional<uint8_t> max_priority;                 // x-max-priority, 0..255
-  bool single_active_consumer = false;                 // x-single-active-consumer
-};
 Outcome<QueueArguments> parse_queue_arguments(const FieldTable& arguments,
                                               const std::string& queue_name,
                                               const std::string& vhost);
@@ -61,6 +48,7 @@ struct QueueSettings {
   FieldTable arguments;
   QueueArguments parsed;
   std::optional<OwnerId> owner;  // set when exclusive
+  std::shared_ptr<MessageQueue> messages;
 };
 
 class VirtualHost {
@@ -100,7 +88,11 @@ class VirtualHost {
   const QueueSettings* queue(const std::string& name) const;
   // Not found, or exclusive to another connection.
   Outcome<const QueueSettings*> use_queue(const std::string& name, OwnerId owner) const;
-  Outcome<void> delete_queue(const std::string& name, OwnerId owner);
+  // queue.delete: returns the messages that were ready. if_unused: refused while it has
+  // consumers; if_empty: while it has ready messages.
+  Outcome<uint32_t> delete_queue(const std::string& name, OwnerId owner, bool if_unused = false,
+                                 bool if_empty = false);
+  Outcome<uint32_t> purge_queue(const std::string& name, OwnerId owner);
   // Every queue exclusive to the connection (deleted when it closes).
   std::vector<std::string> queues_owned_by(OwnerId owner) const;
 
@@ -113,8 +105,55 @@ class VirtualHost {
   Outcome<void> unbind_exchange(const std::string& destination, const std::string& source,
                                 const std::string& key, const FieldTable& arguments);
 
+  // --- Messages
+  // Where bodies go when RAM's budget is spent and persistent messages in durable queues always
+  // go (both may be null: everything stays in RAM, as in unit tests).
+  void attach_journal(MessageJournal* journal, ResidentBudget* budget);
+
+  struct Published {
+    uint32_t queues = 0;   // how many queues took it
+    bool refused = false;  // a queue refused it (x-overflow reject-publish): nack a confirm
+    int64_t last_recoverable_id = -1;  // wait for this journal id before confirming
+  };
+  // basic.publish: routes and queues the message. 404 for a missing exchange, 403 for an
+  // internal one.
+  Outcome<Published> publish(const std::string& exchange, std::shared_ptr<Message> message);
+
+  // basic.consume: 403 when another consumer holds the queue exclusively (or `exclusive` and the
+  // queue has consumers). Nothing is delivered until dispatch() (the face first confirms the
+  // consume).
+  Outcome<std::shared_ptr<MessageQueue>> consume(const std::string& queue, Consumer* consumer,
+                                                 bool exclusive, OwnerId owner);
+  // basic.cancel (or the consumer's channel closing). True when the queue is auto-delete and has
+  // lost its last consumer: the caller deletes it (and journals that).
+  bool cancel(const std::shared_ptr<MessageQueue>& queue, Consumer* consumer);
+  struct Got {
+    std::shared_ptr<MessageQueue> queue;
+    QueuedMessage message;
+    uint32_t remaining = 0;  // ready messages after this one
+  };
+  // basic.get.
+  Outcome<std::optional<Got>> get(const std::string& queue, bool no_ack, OwnerId owner);
+  enum class Settlement { ack, requeue, reject };
+  // Settles an unacked message (reject dead-letters it, or drops it without a DLX).
+  void settle(const std::shared_ptr<MessageQueue>& queue, uint64_t seq, Settlement how);
+  // Hands ready messages of `queue` to its consumers (after their credit changed).
+  void dispatch(const std::shared_ptr<MessageQueue>& queue);
+  // Expires messages at the heads of queues (dead-lettering them).
+  void expire_messages();
+  // Queues unused for longer than their x-expires: the caller deletes them (and journals that).
+  std::vector<std::string> unused_queues() const;
+  // The connection a queue is exclusive to (0 when none), for deleting it on the owner's behalf.
+  OwnerId owner_of(const std::string& queue) const;
+  // Bytes read back for a message whose body is only in the journal.
+  Result<MessagePtr> body_of(const QueuedMessage& message) const;
+  // A message read back from the journal at startup.
+  void restore_message(const std::string& queue, QueuedMessage message);
+
   // Makes server-generated names; replaceable for tests.
   std::function<std::string()> make_queue_name;
+  // Wall-clock milliseconds; replaceable for tests.
+  std::function<int64_t()> clock;
 
  private:
   Outcome<const ExchangeSettings*> find_exchange(const std::string& name) const;
@@ -125,10 +164,20 @@ class VirtualHost {
   Outcome<Binding> exchange_binding(const std::string& destination, const std::string& source,
                                     const std::string& key, const FieldTable& arguments) const;
   std::string in_vhost() const { return "in vhost '" + name_ + "'"; }
+  int64_t now() const;
+  // Queues `message` on every queue named; dead messages are collected into `dead`.
+  Published enqueue(const std::vector<std::string>& queues, const std::shared_ptr<Message>& message,
+                    std::vector<DeadMessage>& dead);
+  // Republishes dead messages to their queues' dead-letter exchanges (with x-death), or drops
+  // them; settles them in the journal either way.
+  void dead_letter(std::vector<DeadMessage>& dead);
+  void remove_queue(std::map<std::string, QueueSettings, std::less<>>::iterator it);
 
   std::string name_;
   Router router_;
   std::map<std::string, QueueSettings, std::less<>> queues_;
+  MessageJournal* journal_ = nullptr;
+  ResidentBudget* budget_ = nullptr;
 };
 
 }  // namespace depot::messaging

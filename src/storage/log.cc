@@ -447,6 +447,25 @@ Result<size_t> Log::enforce_retention() {
   return doomed.size();
 }
 
+Result<size_t> Log::delete_before(int64_t offset) {
+  std::lock_guard maintenance(maintenance_mutex_);
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return errc::log_closed;
+    for (auto it = segments_.begin(); it != segments_.end() && it->second != active_;) {
+      auto next = std::next(it);
+      if (next == segments_.end() || next->first > offset) break;
+      doomed.push_back(it->second);
+      it = segments_.erase(it);
+    }
+  }
+  for (const auto& segment : doomed)
+    DEPOT_TRY(segment->remove_files());
+  if (!doomed.empty()) DEPOT_TRY(fs_.sync_directory(options_.dir));
+  return doomed.size();
+}
+
 Result<void> Log::close() {
   {
     std::lock_guard lock(mutex_);
@@ -484,6 +503,26 @@ Result<void> Log::remove() {
   segments_.clear();
   active_.reset();
   return fs_.remove_all(options_.dir);
+}
+
+Result<void> for_each_record(const Log& log, int64_t from,
+                             const std::function<void(const RecordView&)>& each) {
+  int64_t offset = std::max(from, log.log_start_offset());
+  const int64_t end = log.log_end_offset();
+  while (offset < end) {
+    DEPOT_TRY(auto chunk, log.read(offset, 1 << 20));
+    if (chunk.data.empty()) break;
+    ByteSpan data = chunk.data;
+    while (!data.empty()) {
+      DEPOT_TRY(auto header, parse_batch_header(data));
+      DEPOT_TRY(auto records, decode_records(data.first(header.size_bytes())));
+      for (const auto& record : records)
+        each(record);
+      data = data.subspan(header.size_bytes());
+    }
+    offset = chunk.next_offset;
+  }
+  return success();
 }
 
 }  // namespace depot::storage

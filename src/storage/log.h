@@ -100,6 +100,9 @@ class Log : public std::enable_shared_from_this<Log> {
   Result<void> truncate(int64_t offset);
   // Deletes whole old segments past retention_ms / retention_bytes. Returns segments deleted.
   Result<size_t> enforce_retention();
+  // Deletes whole closed segments that hold only offsets below `offset` (records the owner no
+  // longer needs, as a message store whose oldest live message is at `offset`). Returns how many.
+  Result<size_t> delete_before(int64_t offset);
   // Keeps the newest record of each key in closed segments (compaction.cc).
   Result<CompactionStats> compact();
   // Closes the active segment and starts a new one (also done automatically by size and age).
@@ -156,5 +159,10 @@ class Log : public std::enable_shared_from_this<Log> {
   std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
   uint64_t recovered_truncated_bytes_ = 0;
 };
+
+// Calls `each` for every record from `from` to the log's end, in offset order (uncompressed
+// batches, as depot writes its own logs).
+Result<void> for_each_record(const Log& log, int64_t from,
+                             const std::function<void(const RecordView&)>& each);
 
 }  // namespace depot::storage

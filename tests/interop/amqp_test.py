@@ -243,7 +243,7 @@ class DurabilityTest(unittest.TestCase):
 
         for kill in (False, True):
             self.depot.restart(kill=kill)
-            self.assertIn("durable definition(s) restored", self.depot.output())
+            self.assertIn("durable definition(s) and", self.depot.output())
             self.assertTrue(self.exists(lambda c: c.exchange_declare("d-ex", passive=True)))
             self.assertTrue(self.exists(lambda c: c.queue_declare("d-q", passive=True)))
             self.assertFalse(self.exists(lambda c: c.exchange_declare("t-ex", passive=True)))

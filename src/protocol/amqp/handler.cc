@@ -1,7 +1,9 @@
 #include "protocol/amqp/handler.h"
 
 #include <chrono>
+#include <deque>
 #include <optional>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +15,8 @@
 
 #include "protocol/amqp/frame.h"
 #include "protocol/amqp/method.h"
+#include "protocol/amqp/properties.h"
+#include "server/async_event.h"
 #include "server/connection.h"
 
 namespace depot::amqp {
@@ -61,8 +65,12 @@ struct Liveness {
 
 FieldTable server_properties() {
   FieldTable capabilities = {
+      {"publisher_confirms", {true}},
       {"exchange_exchange_bindings", {true}},
+      {"basic.nack", {true}},
+      {"consumer_cancel_notify", {true}},
       {"authentication_failure_close", {true}},
+      {"per_consumer_qos", {true}},
   };
   return {
       {"product", {std::string("depot")}},
@@ -73,47 +81,186 @@ FieldTable server_properties() {
   };
 }
 
+// A channel's consumers and deliveries that wait for the socket (the writer coroutine sends them),
+// and publisher confirms waiting for the store. Shared with the writer and with durability
+// callbacks, which may outlive the session; guarded by the service's mutex.
+struct Outgoing {
+  enum class Kind { deliver, cancel } kind = Kind::deliver;
+  uint16_t channel = 0;
+  uint64_t epoch = 0;  // the channel's opening it belongs to
+  std::string consumer_tag;
+  uint64_t delivery_tag = 0;
+  messaging::QueuedMessage message;
+};
+
+enum class Confirm : uint8_t { pending, ack, nack };
+
+struct ConfirmTrack {
+  uint16_t channel = 0;
+  uint64_t base = 1;  // publish sequence number of states.front()
+  std::deque<Confirm> states;
+};
+
+struct SessionShared {
+  explicit SessionShared(const asio::any_io_executor& executor) : wake_event(executor) {}
+  std::deque<Outgoing> outgoing;
+  std::map<uint64_t, ConfirmTrack> confirms;  // by channel epoch
+  std::set<uint64_t> open_epochs;
+  // Queues this session consumes from, to offer them again once a full backlog drains.
+  std::map<messaging::Consumer*, std::shared_ptr<messaging::MessageQueue>> consumed;
+  bool backlog_full = false;
+  bool wake_posted = false;
+  bool done = false;
+  server::AsyncEvent wake_event;  // on the connection's strand
+};
+
+// Deliveries waiting for the socket, per connection, before consumers stop taking more.
+constexpr size_t kMaxBacklog = 2000;
+
+class Session;
+struct Channel;
+
+class ChannelConsumer final : public messaging::Consumer {
+ public:
+  ChannelConsumer(Session& session, Channel& channel, std::string tag, bool no_ack,
+                  uint16_t prefetch)
+      : session_(session),
+        channel_(channel),
+        tag_(std::move(tag)),
+        no_ack_(no_ack),
+        prefetch_(prefetch) {}
+  bool ready() const override;
+  bool acks() const override { return !no_ack_; }
+  void deliver(const std::shared_ptr<messaging::MessageQueue>& queue,
+               const messaging::QueuedMessage& message) override;
+  void cancelled() override;
+
+  const std::string& tag() const { return tag_; }
+  std::shared_ptr<messaging::MessageQueue> queue;
+  uint32_t unacked = 0;
+  bool gone = false;  // its queue was deleted
+
+ private:
+  Session& session_;
+  Channel& channel_;
+  std::string tag_;
+  bool no_ack_;
+  uint16_t prefetch_;
+};
+
+struct Unacked {
+  std::shared_ptr<messaging::MessageQueue> queue;
+  uint64_t seq = 0;
+  std::string consumer_tag;  // empty for basic.get
+};
+
+struct TxPublish {
+  BasicPublish method;
+  std::shared_ptr<messaging::Message> message;
+};
+
+struct TxSettle {
+  enum class Kind { ack, nack, reject } kind = Kind::ack;
+  uint64_t delivery_tag = 0;
+  bool multiple = false;
+  bool requeue = false;
+};
+
+enum class ChannelState { open, closing };
+
+struct Channel {
+  uint16_t number = 0;
+  uint64_t epoch = 0;
+  ChannelState state = ChannelState::open;
+  bool flow = true;
+  uint16_t prefetch = 0;         // basic.qos global=false: for consumers created after it
+  uint16_t global_prefetch = 0;  // basic.qos global=true: shared by the channel's consumers
+  uint64_t next_delivery_tag = 1;
+  std::map<uint64_t, Unacked> unacked;
+  std::map<std::string, std::unique_ptr<ChannelConsumer>> consumers;
+  std::string last_queue;  // the queue an empty queue name means
+  // The message being received: its method, then its header, then its body.
+  std::optional<BasicPublish> publishing;
+  std::shared_ptr<messaging::Message> incoming;
+  uint64_t body_size = 0;
+  bool have_header = false;
+  bool confirm = false;
+  uint64_t next_publish_seq = 1;
+  bool tx = false;
+  std::vector<TxPublish> tx_publishes;
+  std::vector<TxSettle> tx_settles;
+};
+
 class Session {
  public:
-  Session(AmqpService& service, server::Connection& conn)
-      : service_(service), conn_(conn), liveness_(std::make_shared<Liveness>()) {}
-  ~Session() { liveness_->done = true; }
+  Session(std::shared_ptr<AmqpService> service, server::Connection& conn)
+      : service_(std::move(service)),
+        conn_(conn),
+        liveness_(std::make_shared<Liveness>()),
+        shared_(std::make_shared<SessionShared>(conn.executor())) {}
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   awaitable<void> run();
 
+  // For consumers, with the service's mutex held.
+  void enqueue_outgoing(Outgoing item);
+  SessionShared& shared() { return *shared_; }
+  bool consumer_cancel_notify() const { return cancel_notify_; }
+
  private:
-  enum class ChannelState { open, closing };
+  using Reply = std::variant<std::optional<Method>, ProtocolError>;
 
   // GCC 12 destroys temporaries in a co_await expression twice, so nothing with a destructor is
   // built inside one here: methods are queued (queue()) and then sent (flush()), and errors are
   // named (closing_) before the coroutine that sends them is awaited.
   awaitable<std::optional<OwnedFrame>> next_frame();
   void queue(uint16_t channel, const Method& method);
+  // A method with content (basic.deliver, get-ok, return): method, header and body frames.
+  void queue_content(uint16_t channel, const Method& method, const messaging::Message& message);
   awaitable<bool> flush();
   // connection.close with closing_, then close-ok (bounded).
   awaitable<void> close_connection();
   void fail(const ProtocolError& error) { closing_ = error; }
-  void close_channel(uint16_t channel, const ProtocolError& error);
+  void close_channel(Channel& channel, const ProtocolError& error);
   awaitable<bool> handshake();
   awaitable<std::optional<Method>> expect_method(uint16_t channel);
   void start_heartbeats();
+  void start_writer();
   // False once the connection is to end.
   awaitable<bool> on_frame(OwnedFrame& frame);
+  awaitable<bool> on_content(OwnedFrame& frame);
   awaitable<bool> on_channel_method(uint16_t channel, Method& method);
   // The reply to an exchange or queue method, or the error that closes the channel.
-  std::variant<std::optional<Method>, ProtocolError> entity_method(Method& method);
+  Reply entity_method(Channel& channel, Method& method);
+  // basic.*, confirm.* and tx.* (tx.commit, which waits, is commit()).
+  Reply basic_method(Channel& channel, Method& method);
+  awaitable<Reply> commit(Channel& channel);
+  // A whole message arrived on `channel`.
+  std::optional<ProtocolError> publish(Channel& channel, const BasicPublish& method,
+                                       std::shared_ptr<messaging::Message> message,
+                                       int64_t* wait_for);
+  std::optional<ProtocolError> settle(Channel& channel, const TxSettle& settle);
+  void requeue_unacked(Channel& channel);
+  // Cancels the channel's consumers and requeues what it had not acknowledged.
+  void release_channel(Channel& channel);
+  void cancel_consumer(ChannelConsumer& consumer);
   void release_exclusive_queues();
+  void track_confirm(Channel& channel, Confirm state, int64_t wait_for);
+  awaitable<bool> wait_durable(int64_t id);
 
-  AmqpService& service_;
+  std::shared_ptr<AmqpService> service_;
   server::Connection& conn_;
   std::shared_ptr<Liveness> liveness_;
+  std::shared_ptr<SessionShared> shared_;
   uint32_t frame_max_ = kFrameMinSize;
   uint16_t channel_max_ = 0;
   messaging::VirtualHost* vhost_ = nullptr;
   std::string user_;
-  std::map<uint16_t, ChannelState> channels_;
+  bool cancel_notify_ = false;
+  std::map<uint16_t, std::unique_ptr<Channel>> channels_;
+  uint64_t next_epoch_ = 1;
   Bytes out_;              // frames queued for flush()
   ProtocolError closing_;  // what close_connection() sends
 };
@@ -181,10 +328,11 @@ awaitable<void> Session::close_connection() {
   }
 }
 
-void Session::close_channel(uint16_t channel, const ProtocolError& error) {
-  spdlog::debug("{}: closing channel {}: {}", conn_.name(), channel, error.text);
-  channels_[channel] = ChannelState::closing;
-  queue(channel,
+void Session::close_channel(Channel& channel, const ProtocolError& error) {
+  spdlog::debug("{}: closing channel {}: {}", conn_.name(), channel.number, error.text);
+  release_channel(channel);
+  channel.state = ChannelState::closing;
+  queue(channel.number,
         ChannelClose{
             {}, static_cast<uint16_t>(error.code), error.text, error.class_id, error.method_id});
 }
@@ -264,7 +412,7 @@ awaitable<bool> Session::handshake() {
     co_return false;
   }
   const bool loopback = conn_.remote().address().is_loopback();
-  if (!service_.authenticate(user, password, loopback)) {
+  if (!service_->authenticate(user, password, loopback)) {
     fail(protocol_error(
         ReplyCode::access_refused,
         fmt::format(
@@ -274,8 +422,14 @@ awaitable<bool> Session::handshake() {
     co_return false;
   }
   user_ = user;
+  if (const FieldValue* caps = find_field(credentials->client_properties, "capabilities")) {
+    if (const FieldTable* table = caps->as_table()) {
+      const FieldValue* notify = find_field(*table, "consumer_cancel_notify");
+      cancel_notify_ = notify != nullptr && notify->value == FieldValue{true}.value;
+    }
+  }
 
-  const AmqpOptions& options = service_.options();
+  const AmqpOptions& options = service_->options();
   queue(0, ConnectionTune{{}, options.channel_max, options.frame_max, options.heartbeat_seconds});
   if (!co_await flush()) {
     co_return false;
@@ -317,7 +471,7 @@ awaitable<bool> Session::handshake() {
     co_await close_connection();
     co_return false;
   }
-  vhost_ = service_.vhost(open->virtual_host);
+  vhost_ = service_->vhost(open->virtual_host);
   if (vhost_ == nullptr) {
     fail(protocol_error(ReplyCode::not_allowed,
                         fmt::format("vhost '{}' not found", open->virtual_host)));
@@ -327,6 +481,7 @@ awaitable<bool> Session::handshake() {
   queue(0, ConnectionOpenOk{});
   if (!co_await flush()) co_return false;
   start_heartbeats();
+  start_writer();
   spdlog::debug("{}: user '{}' on vhost '{}'", conn_.name(), user_, open->virtual_host);
   co_return true;
 }
@@ -366,21 +521,20 @@ void Session::start_heartbeats() {
 
 void Session::release_exclusive_queues() {
   if (vhost_ == nullptr) return;
-  std::lock_guard lock(service_.mutex());
+  std::lock_guard lock(service_->mutex());
   for (const std::string& name : vhost_->queues_owned_by(conn_.id())) {
-    (void)vhost_->delete_queue(name, conn_.id());
+    (void)service_->delete_queue(*vhost_, name, conn_.id());
   }
 }
 
-std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method& method) {
-  using Reply = std::variant<std::optional<Method>, ProtocolError>;
+Session::Reply Session::entity_method(Channel& channel, Method& method) {
   const messaging::OwnerId owner = conn_.id();
-  std::lock_guard lock(service_.mutex());
+  std::lock_guard lock(service_->mutex());
   messaging::VirtualHost& vhost = *vhost_;
   auto done = [](bool nowait, Method ok) -> Reply {
     return nowait ? std::optional<Method>() : std::optional<Method>(std::move(ok));
   };
-  messaging::Definitions* journal = service_.definitions();
+  messaging::Definitions* journal = service_->definitions();
   using messaging::Binding;
   using messaging::Definitions;
   using messaging::Destination;
@@ -436,21 +590,25 @@ std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method
             return done(m.nowait, ExchangeUnbindOk{});
           }
         } else if constexpr (std::is_same_v<T, QueueDeclare>) {
+          const std::string& name = m.queue.empty() && m.passive ? channel.last_queue : m.queue;
           auto r = vhost.declare_queue(
-              {m.queue, m.passive, m.durable, m.exclusive, m.auto_delete, m.arguments, owner});
+              {name, m.passive, m.durable, m.exclusive, m.auto_delete, m.arguments, owner});
           if (!r) return domain_error(r.error(), m);
           if (journal && r.value().created) {
             if (auto e = journaled(journal->queue_declared(vhost, r.value().name), m)) return *e;
           }
-          return done(m.nowait, QueueDeclareOk{{}, r.value().name, 0, 0});
+          channel.last_queue = r.value().name;
+          const messaging::MessageQueue& q = *vhost.queue(r.value().name)->messages;
+          return done(m.nowait,
+                      QueueDeclareOk{{}, r.value().name, q.ready_count(), q.consumer_count()});
         } else if constexpr (std::is_same_v<T, QueueBind> || std::is_same_v<T, QueueUnbind>) {
           constexpr bool kBind = std::is_same_v<T, QueueBind>;
-          auto r = kBind
-                       ? vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner)
-                       : vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments, owner);
+          const std::string& name = m.queue.empty() ? channel.last_queue : m.queue;
+          auto r = kBind ? vhost.bind_queue(name, m.exchange, m.routing_key, m.arguments, owner)
+                         : vhost.unbind_queue(name, m.exchange, m.routing_key, m.arguments, owner);
           if (!r) return domain_error(r.error(), m);
           const Binding binding{
-              m.exchange, {Destination::Kind::queue, m.queue}, m.routing_key, m.arguments};
+              m.exchange, {Destination::Kind::queue, name}, m.routing_key, m.arguments};
           if (journal && Definitions::durable_binding(vhost, binding)) {
             auto written =
                 kBind ? journal->bound(vhost, binding) : journal->unbound(vhost, binding);
@@ -462,19 +620,15 @@ std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method
             return std::optional<Method>(QueueUnbindOk{});  // queue.unbind has no nowait
           }
         } else if constexpr (std::is_same_v<T, QueuePurge>) {
-          auto r = vhost.use_queue(m.queue, owner);
+          auto r = vhost.purge_queue(m.queue.empty() ? channel.last_queue : m.queue, owner);
           if (!r) return domain_error(r.error(), m);
-          return done(m.nowait, QueuePurgeOk{{}, 0});
+          return done(m.nowait, QueuePurgeOk{{}, r.value()});
         } else if constexpr (std::is_same_v<T, QueueDelete>) {
-          const bool durable = Definitions::durable_queue(vhost, m.queue);
-          auto going =
-              messaging::bindings_involving(vhost.router(), {Destination::Kind::queue, m.queue});
-          auto r = vhost.delete_queue(m.queue, owner);
+          const std::string& name = m.queue.empty() ? channel.last_queue : m.queue;
+          auto r = service_->delete_queue(vhost, name, owner, m.if_unused, m.if_empty);
           if (!r) return domain_error(r.error(), m);
-          if (journal && durable) {
-            if (auto e = journaled(journal->queue_deleted(vhost, m.queue, going), m)) return *e;
-          }
-          return done(m.nowait, QueueDeleteOk{{}, 0});
+          if (auto e = journaled(r.value().journaled, m)) return *e;
+          return done(m.nowait, QueueDeleteOk{{}, r.value().messages});
         } else {
           return protocol_error(ReplyCode::not_implemented,
                                 fmt::format("{} is not implemented by depot yet",
@@ -485,55 +639,696 @@ std::variant<std::optional<Method>, ProtocolError> Session::entity_method(Method
       method);
 }
 
-awaitable<bool> Session::on_channel_method(uint16_t channel, Method& method) {
-  auto state = channels_.find(channel);
+// --- Consumers and the writer
+
+bool ChannelConsumer::ready() const {
+  if (gone || channel_.state != ChannelState::open || !channel_.flow) return false;
+  SessionShared& shared = session_.shared();
+  if (shared.outgoing.size() >= kMaxBacklog) {
+    shared.backlog_full = true;
+    return false;
+  }
+  if (no_ack_) return true;
+  if (prefetch_ != 0 && unacked >= prefetch_) return false;
+  return channel_.global_prefetch == 0 || channel_.unacked.size() < channel_.global_prefetch;
+}
+
+void ChannelConsumer::deliver(const std::shared_ptr<messaging::MessageQueue>& from,
+                              const messaging::QueuedMessage& message) {
+  const uint64_t tag = channel_.next_delivery_tag++;
+  if (!no_ack_) {
+    channel_.unacked.emplace(tag, Unacked{from, message.seq, tag_});
+    ++unacked;
+  }
+  session_.enqueue_outgoing(
+      {Outgoing::Kind::deliver, channel_.number, channel_.epoch, tag_, tag, message});
+}
+
+void ChannelConsumer::cancelled() {
+  gone = true;
+  session_.shared().consumed.erase(this);
+  if (session_.consumer_cancel_notify()) {
+    session_.enqueue_outgoing(
+        {Outgoing::Kind::cancel, channel_.number, channel_.epoch, tag_, 0, {}});
+  }
+}
+
+void Session::enqueue_outgoing(Outgoing item) {
+  SessionShared& shared = *shared_;
+  shared.outgoing.push_back(std::move(item));
+  if (shared.wake_posted) return;
+  shared.wake_posted = true;
+  // Consumers may be fed from another connection's strand: the wake-up runs on ours.
+  asio::post(conn_.executor(), [weak = std::weak_ptr<SessionShared>(shared_)] {
+    if (auto alive = weak.lock()) alive->wake_event.notify_all();
+  });
+}
+
+void Session::queue_content(uint16_t channel, const Method& method,
+                            const messaging::Message& message) {
+  queue(channel, method);
+  Bytes header;
+  encode_content_header(message.body.size(), message.raw_properties, header);
+  append_frame(out_, FrameType::header, channel, header);
+  const size_t chunk = frame_max_ - kFrameHeaderSize - 1;
+  ByteSpan body = message.body;
+  for (size_t at = 0; at < body.size(); at += chunk) {
+    append_frame(out_, FrameType::body, channel,
+                 body.subspan(at, std::min(chunk, body.size() - at)));
+  }
+}
+
+// Publisher confirms that are settled, in order, as few frames as possible: a run of acks is
+// one basic.ack with multiple set.
+void take_confirms(SessionShared& shared, std::vector<std::pair<uint16_t, Method>>& out) {
+  for (auto& [epoch, track] : shared.confirms) {
+    while (!track.states.empty() && track.states.front() != Confirm::pending) {
+      if (track.states.front() == Confirm::nack) {
+        out.emplace_back(track.channel, BasicNack{{}, track.base, false, false});
+        track.states.pop_front();
+        ++track.base;
+        continue;
+      }
+      size_t run = 0;
+      while (run < track.states.size() && track.states[run] == Confirm::ack)
+        ++run;
+      out.emplace_back(track.channel, BasicAck{{}, track.base + run - 1, run > 1});
+      track.states.erase(track.states.begin(), track.states.begin() + static_cast<long>(run));
+      track.base += run;
+    }
+  }
+}
+
+void Session::start_writer() {
+  auto keep = conn_.shared_from_this();
+  asio::co_spawn(
+      conn_.executor(),
+      [keep, shared = shared_, service = service_, vhost = vhost_, liveness = liveness_,
+       frame_max = frame_max_]() -> awaitable<void> {
+        const size_t chunk = frame_max - kFrameHeaderSize - 1;
+        std::vector<Outgoing> batch;
+        std::vector<std::pair<uint16_t, Method>> confirms;
+        std::vector<std::shared_ptr<messaging::MessageQueue>> offer_again;
+        Bytes frames;
+        Bytes payload;
+        for (;;) {
+          batch.clear();
+          confirms.clear();
+          offer_again.clear();
+          {
+            std::lock_guard lock(service->mutex());
+            shared->wake_posted = false;
+            if (shared->done || keep->closed()) break;
+            take_confirms(*shared, confirms);
+            while (!shared->outgoing.empty() && batch.size() < 256) {
+              Outgoing& item = shared->outgoing.front();
+              if (shared->open_epochs.contains(item.epoch)) batch.push_back(std::move(item));
+              shared->outgoing.pop_front();
+            }
+            if (shared->backlog_full && shared->outgoing.size() < kMaxBacklog / 2) {
+              shared->backlog_full = false;
+              for (const auto& [consumer, queue] : shared->consumed)
+                offer_again.push_back(queue);
+            }
+          }
+          if (batch.empty() && confirms.empty() && offer_again.empty()) {
+            co_await shared->wake_event.wait();
+            continue;
+          }
+          frames.clear();
+          for (const auto& [channel, method] : confirms) {
+            payload.clear();
+            encode_method(method, payload);
+            append_frame(frames, FrameType::method, channel, payload);
+          }
+          for (Outgoing& item : batch) {
+            payload.clear();
+            if (item.kind == Outgoing::Kind::cancel) {
+              encode_method(BasicCancel{{}, item.consumer_tag, true}, payload);
+              append_frame(frames, FrameType::method, item.channel, payload);
+              continue;
+            }
+            auto body = vhost->body_of(item.message);
+            if (!body) {
+              // Left unacked: it returns to its queue when the channel closes.
+              spdlog::error("{}: cannot read a message from the store: {}", keep->name(),
+                            body.error().message());
+              continue;
+            }
+            const messaging::Message& message = *body.value();
+            encode_method(BasicDeliver{{},
+                                       item.consumer_tag,
+                                       item.delivery_tag,
+                                       item.message.redelivered,
+                                       message.exchange,
+                                       message.routing_key},
+                          payload);
+            append_frame(frames, FrameType::method, item.channel, payload);
+            payload.clear();
+            encode_content_header(message.body.size(), message.raw_properties, payload);
+            append_frame(frames, FrameType::header, item.channel, payload);
+            ByteSpan bytes = message.body;
+            for (size_t at = 0; at < bytes.size(); at += chunk) {
+              append_frame(frames, FrameType::body, item.channel,
+                           bytes.subspan(at, std::min(chunk, bytes.size() - at)));
+            }
+          }
+          if (!frames.empty()) {
+            liveness->last_sent = Clock::now();
+            if (!co_await keep->write(frames)) break;
+          }
+          if (!offer_again.empty()) {
+            std::lock_guard lock(service->mutex());
+            if (shared->done) break;
+            for (const auto& queue : offer_again)
+              vhost->dispatch(queue);
+          }
+        }
+      },
+      asio::detached);
+}
+
+// --- Publishing
+
+void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
+  // With the service's mutex held.
+  ConfirmTrack& track = shared_->confirms[channel.epoch];
+  track.channel = channel.number;
+  const uint64_t seq = channel.next_publish_seq++;
+  if (track.states.empty()) track.base = seq;
+  track.states.push_back(wait_for >= 0 ? Confirm::pending : state);
+  if (wait_for < 0) {
+    if (!shared_->wake_posted) {
+      shared_->wake_posted = true;
+      asio::post(conn_.executor(), [weak = std::weak_ptr<SessionShared>(shared_)] {
+        if (auto alive = weak.lock()) alive->wake_event.notify_all();
+      });
+    }
+    return;
+  }
+  service_->store()->when_durable(
+      wait_for, [service = service_, weak = std::weak_ptr<SessionShared>(shared_),
+                 executor = conn_.executor(), epoch = channel.epoch, seq](std::error_code ec) {
+        asio::post(executor, [service, weak, epoch, seq, ec] {
+          auto shared = weak.lock();
+          if (!shared) return;
+          std::lock_guard lock(service->mutex());
+          auto it = shared->confirms.find(epoch);
+          if (it == shared->confirms.end() || seq < it->second.base) return;
+          const uint64_t index = seq - it->second.base;
+          if (index >= it->second.states.size()) return;
+          it->second.states[index] = ec ? Confirm::nack : Confirm::ack;
+          shared->wake_event.notify_all();
+        });
+      });
+}
+
+awaitable<bool> Session::wait_durable(int64_t id) {
+  auto timer =
+      std::make_shared<asio::steady_timer>(conn_.executor(), asio::steady_timer::time_point::max());
+  auto ok = std::make_shared<bool>(false);
+  service_->store()->when_durable(id, [timer, ok, executor = conn_.executor()](std::error_code ec) {
+    asio::post(executor, [timer, ok, ec] {
+      *ok = !ec;
+      timer->cancel();
+    });
+  });
+  boost::system::error_code ignored;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  co_return *ok;
+}
+
+std::optional<ProtocolError> Session::publish(Channel& channel, const BasicPublish& method,
+                                              std::shared_ptr<messaging::Message> message,
+                                              int64_t* wait_for) {
+  // With the service's mutex held.
+  auto published = vhost_->publish(method.exchange, message);
+  if (!published) return domain_error(published.error(), method);
+  const auto& p = published.value();
+  if (method.mandatory && p.queues == 0 && !p.refused) {
+    queue_content(channel.number,
+                  BasicReturn{{}, 312, "NO_ROUTE", method.exchange, method.routing_key}, *message);
+  }
+  if (wait_for != nullptr) *wait_for = std::max(*wait_for, p.last_recoverable_id);
+  if (channel.confirm) {
+    const bool needs_store = p.last_recoverable_id >= 0 && service_->store() != nullptr;
+    track_confirm(channel, p.refused ? Confirm::nack : Confirm::ack,
+                  needs_store && !p.refused ? p.last_recoverable_id : -1);
+  }
+  return std::nullopt;
+}
+
+awaitable<bool> Session::on_content(OwnedFrame& frame) {
+  auto found = channels_.find(frame.channel);
+  if (found == channels_.end()) {
+    fail(protocol_error(
+        ReplyCode::channel_error,
+        fmt::format("content frame on channel {}, which is not open", frame.channel)));
+    co_await close_connection();
+    co_return false;
+  }
+  Channel& channel = *found->second;
+  if (channel.state == ChannelState::closing) co_return true;  // the rest of a refused message
+  if (!channel.publishing) {
+    fail(protocol_error(
+        ReplyCode::unexpected_frame,
+        fmt::format("content frame on channel {} without a method that carries content",
+                    frame.channel)));
+    co_await close_connection();
+    co_return false;
+  }
+  if (frame.type == FrameType::header) {
+    if (channel.have_header) {
+      fail(protocol_error(ReplyCode::unexpected_frame, "a second content header for one message",
+                          kBasicClass, 40));
+      co_await close_connection();
+      co_return false;
+    }
+    auto header = decode_content_header(frame.payload);
+    if (!header) {
+      fail(header.error());
+      co_await close_connection();
+      co_return false;
+    }
+    const uint64_t max = service_->options().max_message_bytes;
+    if (header.value().body_size > max) {
+      close_channel(
+          channel,
+          protocol_error(ReplyCode::precondition_failed,
+                         fmt::format("message size {} is larger than configured max size {}",
+                                     header.value().body_size, max),
+                         kBasicClass, 40));
+      channel.publishing.reset();
+      co_return co_await flush();
+    }
+    channel.have_header = true;
+    channel.body_size = header.value().body_size;
+    channel.incoming->properties = std::move(header.value().properties);
+    ByteSpan raw = header.value().raw_properties;
+    channel.incoming->raw_properties.assign(raw.begin(), raw.end());
+    channel.incoming->body.reserve(channel.body_size);
+  } else {
+    if (!channel.have_header) {
+      fail(protocol_error(ReplyCode::unexpected_frame,
+                          "a content body frame before the content header", kBasicClass, 40));
+      co_await close_connection();
+      co_return false;
+    }
+    Bytes& body = channel.incoming->body;
+    if (body.size() + frame.payload.size() > channel.body_size) {
+      fail(protocol_error(ReplyCode::frame_error,
+                          fmt::format("content body of {} bytes or more; the header said {}",
+                                      body.size() + frame.payload.size(), channel.body_size),
+                          kBasicClass, 40));
+      co_await close_connection();
+      co_return false;
+    }
+    body.insert(body.end(), frame.payload.begin(), frame.payload.end());
+  }
+  if (channel.incoming->body.size() < channel.body_size) co_return true;
+
+  // The whole message is here.
+  BasicPublish method = std::move(*channel.publishing);
+  channel.publishing.reset();
+  channel.have_header = false;
+  auto message = std::move(channel.incoming);
+  message->routing_key = method.routing_key;
+  std::optional<ProtocolError> refused;
+  const messaging::MessageProperties& props = message->properties;
+  if (props.expiration && !messaging::expiration_ms(props)) {
+    refused = protocol_error(ReplyCode::precondition_failed,
+                             fmt::format("invalid expiration '{}' for message", *props.expiration),
+                             kBasicClass, 40);
+  } else if (props.user_id && *props.user_id != user_) {
+    refused = protocol_error(ReplyCode::precondition_failed,
+                             fmt::format("user_id property set to '{}' but authenticated user was "
+                                         "'{}'",
+                                         *props.user_id, user_),
+                             kBasicClass, 40);
+  } else if (channel.tx) {
+    channel.tx_publishes.push_back({std::move(method), std::move(message)});
+    co_return true;
+  } else {
+    std::lock_guard lock(service_->mutex());
+    refused = publish(channel, method, std::move(message), nullptr);
+  }
+  if (refused) close_channel(channel, *refused);
+  co_return co_await flush();
+}
+
+// --- Acknowledgements
+
+std::optional<ProtocolError> Session::settle(Channel& channel, const TxSettle& how) {
+  // With the service's mutex held.
+  using Kind = TxSettle::Kind;
+  const uint16_t method_id = how.kind == Kind::ack ? 80 : (how.kind == Kind::reject ? 90 : 120);
+  auto& unacked = channel.unacked;
+  auto first = unacked.begin();
+  auto last = unacked.end();
+  if (how.multiple) {
+    last = how.delivery_tag == 0 ? unacked.end() : unacked.upper_bound(how.delivery_tag);
+    if (how.delivery_tag != 0 && !unacked.contains(how.delivery_tag) && (last == unacked.begin())) {
+      return protocol_error(ReplyCode::precondition_failed,
+                            fmt::format("unknown delivery tag {}", how.delivery_tag), kBasicClass,
+                            method_id);
+    }
+  } else {
+    first = unacked.find(how.delivery_tag);
+    if (first == unacked.end()) {
+      return protocol_error(ReplyCode::precondition_failed,
+                            fmt::format("unknown delivery tag {}", how.delivery_tag), kBasicClass,
+                            method_id);
+    }
+    last = std::next(first);
+  }
+  using Settlement = messaging::VirtualHost::Settlement;
+  const Settlement settlement = how.kind == Kind::ack ? Settlement::ack
+                                : how.requeue         ? Settlement::requeue
+                                                      : Settlement::reject;
+  std::set<std::shared_ptr<messaging::MessageQueue>> touched;
+  for (auto it = first; it != last;) {
+    Unacked& u = it->second;
+    if (!u.consumer_tag.empty()) {
+      auto c = channel.consumers.find(u.consumer_tag);
+      if (c != channel.consumers.end() && c->second->unacked > 0) --c->second->unacked;
+    }
+    vhost_->settle(u.queue, u.seq, settlement);
+    touched.insert(u.queue);
+    it = unacked.erase(it);
+  }
+  // Credit came back: the channel's queues may deliver again.
+  for (const auto& [tag, consumer] : channel.consumers) {
+    if (consumer->queue) touched.insert(consumer->queue);
+  }
+  for (const auto& queue : touched)
+    vhost_->dispatch(queue);
+  return std::nullopt;
+}
+
+void Session::requeue_unacked(Channel& channel) {
+  // With the service's mutex held. In tag order, so each queue gets them back in order.
+  std::set<std::shared_ptr<messaging::MessageQueue>> touched;
+  for (auto& [tag, u] : channel.unacked) {
+    vhost_->settle(u.queue, u.seq, messaging::VirtualHost::Settlement::requeue);
+    touched.insert(u.queue);
+  }
+  channel.unacked.clear();
+  for (auto& [tag, consumer] : channel.consumers)
+    consumer->unacked = 0;
+  for (const auto& queue : touched)
+    vhost_->dispatch(queue);
+}
+
+void Session::cancel_consumer(ChannelConsumer& consumer) {
+  // With the service's mutex held.
+  shared_->consumed.erase(&consumer);
+  if (!consumer.queue || consumer.gone) return;
+  if (vhost_->cancel(consumer.queue, &consumer)) {
+    // An auto-delete queue lost its last consumer.
+    auto deleted = service_->delete_queue(*vhost_, consumer.queue->name(),
+                                          vhost_->owner_of(consumer.queue->name()));
+    if (deleted && !deleted.value().journaled) {
+      spdlog::error("{}: cannot journal the deletion of queue '{}': {}", conn_.name(),
+                    consumer.queue->name(), deleted.value().journaled.error().message());
+    }
+  }
+  consumer.gone = true;
+}
+
+void Session::release_channel(Channel& channel) {
+  if (vhost_ == nullptr) return;
+  std::lock_guard lock(service_->mutex());
+  shared_->open_epochs.erase(channel.epoch);
+  shared_->confirms.erase(channel.epoch);
+  for (auto& [tag, consumer] : channel.consumers)
+    cancel_consumer(*consumer);
+  requeue_unacked(channel);
+  channel.consumers.clear();
+  channel.publishing.reset();
+  channel.incoming.reset();
+  channel.tx_publishes.clear();
+  channel.tx_settles.clear();
+}
+
+// --- basic, confirm and tx methods
+
+Session::Reply Session::basic_method(Channel& channel, Method& method) {
+  auto not_allowed = [](std::string text, uint16_t class_id, uint16_t method_id) -> Reply {
+    return protocol_error(ReplyCode::precondition_failed, std::move(text), class_id, method_id);
+  };
+  return std::visit(
+      [&](auto& m) -> Reply {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, BasicPublish>) {
+          channel.publishing = m;
+          channel.incoming = std::make_shared<messaging::Message>();
+          channel.have_header = false;
+          channel.body_size = 0;
+          return std::optional<Method>();
+        } else if constexpr (std::is_same_v<T, BasicQos>) {
+          if (m.prefetch_size != 0) {
+            return protocol_error(ReplyCode::not_implemented,
+                                  "prefetch_size!=0 (" + std::to_string(m.prefetch_size) + ")",
+                                  T::kClassId, T::kMethodId);
+          }
+          std::lock_guard lock(service_->mutex());
+          if (m.global) {
+            channel.global_prefetch = m.prefetch_count;
+          } else {
+            channel.prefetch = m.prefetch_count;
+          }
+          for (auto& [tag, consumer] : channel.consumers) {
+            if (consumer->queue) vhost_->dispatch(consumer->queue);
+          }
+          return std::optional<Method>(BasicQosOk{});
+        } else if constexpr (std::is_same_v<T, BasicConsume>) {
+          const std::string& name = m.queue.empty() ? channel.last_queue : m.queue;
+          std::string tag = m.consumer_tag;
+          if (tag.empty()) {
+            static thread_local uint64_t counter = 0;
+            tag = fmt::format("amq.ctag-{}-{}", conn_.id(), ++counter);
+          } else if (channel.consumers.contains(tag)) {
+            return protocol_error(ReplyCode::not_allowed,
+                                  fmt::format("attempt to reuse consumer tag '{}'", tag),
+                                  T::kClassId, T::kMethodId);
+          }
+          auto consumer =
+              std::make_unique<ChannelConsumer>(*this, channel, tag, m.no_ack, channel.prefetch);
+          std::lock_guard lock(service_->mutex());
+          auto queue = vhost_->consume(name, consumer.get(), m.exclusive, conn_.id());
+          if (!queue) return domain_error(queue.error(), m);
+          consumer->queue = queue.value();
+          shared_->consumed[consumer.get()] = queue.value();
+          channel.consumers.emplace(tag, std::move(consumer));
+          // Deliveries start after consume-ok: on_channel_method dispatches once it is queued.
+          return m.nowait ? std::optional<Method>()
+                          : std::optional<Method>(BasicConsumeOk{{}, tag});
+        } else if constexpr (std::is_same_v<T, BasicCancel>) {
+          std::lock_guard lock(service_->mutex());
+          if (auto it = channel.consumers.find(m.consumer_tag); it != channel.consumers.end()) {
+            cancel_consumer(*it->second);
+            channel.consumers.erase(it);
+          }
+          return m.nowait ? std::optional<Method>()
+                          : std::optional<Method>(BasicCancelOk{{}, m.consumer_tag});
+        } else if constexpr (std::is_same_v<T, BasicGet>) {
+          const std::string& name = m.queue.empty() ? channel.last_queue : m.queue;
+          std::lock_guard lock(service_->mutex());
+          auto got = vhost_->get(name, m.no_ack, conn_.id());
+          if (!got) return domain_error(got.error(), m);
+          if (!got.value()) return std::optional<Method>(BasicGetEmpty{});
+          auto& g = *got.value();
+          auto body = vhost_->body_of(g.message);
+          if (!body) {
+            if (!m.no_ack)
+              vhost_->settle(g.queue, g.message.seq, messaging::VirtualHost::Settlement::requeue);
+            return protocol_error(
+                ReplyCode::internal_error,
+                "cannot read the message from the store: " + body.error().message(), T::kClassId,
+                T::kMethodId);
+          }
+          const uint64_t tag = channel.next_delivery_tag++;
+          if (!m.no_ack) channel.unacked.emplace(tag, Unacked{g.queue, g.message.seq, {}});
+          const messaging::Message& message = *body.value();
+          queue_content(channel.number,
+                        BasicGetOk{{},
+                                   tag,
+                                   g.message.redelivered,
+                                   message.exchange,
+                                   message.routing_key,
+                                   g.remaining},
+                        message);
+          return std::optional<Method>();
+        } else if constexpr (std::is_same_v<T, BasicAck> || std::is_same_v<T, BasicNack> ||
+                             std::is_same_v<T, BasicReject>) {
+          TxSettle how;
+          how.delivery_tag = m.delivery_tag;
+          if constexpr (std::is_same_v<T, BasicAck>) {
+            how.kind = TxSettle::Kind::ack;
+            how.multiple = m.multiple;
+          } else if constexpr (std::is_same_v<T, BasicNack>) {
+            how.kind = TxSettle::Kind::nack;
+            how.multiple = m.multiple;
+            how.requeue = m.requeue;
+          } else {
+            how.kind = TxSettle::Kind::reject;
+            how.requeue = m.requeue;
+          }
+          if (channel.tx) {
+            channel.tx_settles.push_back(how);
+            return std::optional<Method>();
+          }
+          std::lock_guard lock(service_->mutex());
+          if (auto error = settle(channel, how)) return *error;
+          return std::optional<Method>();
+        } else if constexpr (std::is_same_v<T, BasicRecover> ||
+                             std::is_same_v<T, BasicRecoverAsync>) {
+          if (!m.requeue) {
+            return protocol_error(ReplyCode::not_implemented, "requeue=false", T::kClassId,
+                                  T::kMethodId);
+          }
+          std::lock_guard lock(service_->mutex());
+          requeue_unacked(channel);
+          if constexpr (std::is_same_v<T, BasicRecover>) {
+            return std::optional<Method>(BasicRecoverOk{});
+          } else {
+            return std::optional<Method>();
+          }
+        } else if constexpr (std::is_same_v<T, ConfirmSelect>) {
+          if (channel.tx) {
+            return not_allowed("cannot switch from tx to confirm mode", T::kClassId, T::kMethodId);
+          }
+          channel.confirm = true;
+          return m.nowait ? std::optional<Method>() : std::optional<Method>(ConfirmSelectOk{});
+        } else if constexpr (std::is_same_v<T, TxSelect>) {
+          if (channel.confirm) {
+            return not_allowed("cannot switch from confirm to tx mode", T::kClassId, T::kMethodId);
+          }
+          channel.tx = true;
+          return std::optional<Method>(TxSelectOk{});
+        } else if constexpr (std::is_same_v<T, TxRollback>) {
+          if (!channel.tx) {
+            return not_allowed("channel is not transactional", T::kClassId, T::kMethodId);
+          }
+          channel.tx_publishes.clear();
+          channel.tx_settles.clear();
+          return std::optional<Method>(TxRollbackOk{});
+        } else {
+          return protocol_error(ReplyCode::command_invalid,
+                                fmt::format("{} is not a method a client sends",
+                                            method_name(T::kClassId, T::kMethodId)),
+                                T::kClassId, T::kMethodId);
+        }
+      },
+      method);
+}
+
+awaitable<Session::Reply> Session::commit(Channel& channel) {
+  if (!channel.tx) {
+    co_return protocol_error(ReplyCode::precondition_failed, "channel is not transactional",
+                             TxCommit::kClassId, TxCommit::kMethodId);
+  }
+  auto publishes = std::move(channel.tx_publishes);
+  auto settles = std::move(channel.tx_settles);
+  channel.tx_publishes.clear();
+  channel.tx_settles.clear();
+  int64_t wait_for = -1;
+  {
+    std::lock_guard lock(service_->mutex());
+    for (TxPublish& p : publishes) {
+      if (auto error = publish(channel, p.method, std::move(p.message), &wait_for))
+        co_return *error;
+    }
+    for (const TxSettle& how : settles) {
+      if (auto error = settle(channel, how)) co_return *error;
+    }
+  }
+  if (wait_for >= 0 && service_->store() != nullptr && !co_await wait_durable(wait_for)) {
+    co_return protocol_error(ReplyCode::internal_error,
+                             "the transaction's messages could not be made durable",
+                             TxCommit::kClassId, TxCommit::kMethodId);
+  }
+  co_return std::optional<Method>(TxCommitOk{});
+}
+
+awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
+  auto found = channels_.find(number);
   if (std::holds_alternative<ChannelOpen>(method)) {
-    if (state != channels_.end()) {
+    if (found != channels_.end()) {
       fail(protocol_error(ReplyCode::channel_error,
-                          fmt::format("second 'channel.open' seen on channel {}", channel),
+                          fmt::format("second 'channel.open' seen on channel {}", number),
                           kChannelClass, 10));
       co_await close_connection();
       co_return false;
     }
-    channels_[channel] = ChannelState::open;
-    queue(channel, ChannelOpenOk{});
+    auto channel = std::make_unique<Channel>();
+    channel->number = number;
+    channel->epoch = next_epoch_++;
+    {
+      std::lock_guard lock(service_->mutex());
+      shared_->open_epochs.insert(channel->epoch);
+    }
+    channels_.emplace(number, std::move(channel));
+    queue(number, ChannelOpenOk{});
     co_return co_await flush();
   }
-  if (state == channels_.end()) {
+  if (found == channels_.end()) {
     fail(protocol_error(ReplyCode::channel_error,
-                        fmt::format("expected 'channel.open' on channel {}", channel)));
+                        fmt::format("expected 'channel.open' on channel {}", number)));
     co_await close_connection();
     co_return false;
   }
-  if (state->second == ChannelState::closing) {
+  Channel& channel = *found->second;
+  if (channel.state == ChannelState::closing) {
     // After our channel.close only close-ok (or a crossing close) counts.
-    if (std::holds_alternative<ChannelCloseOk>(method)) channels_.erase(state);
+    if (std::holds_alternative<ChannelCloseOk>(method)) channels_.erase(found);
     if (std::holds_alternative<ChannelClose>(method)) {
-      channels_.erase(state);
-      queue(channel, ChannelCloseOk{});
+      channels_.erase(found);
+      queue(number, ChannelCloseOk{});
       co_return co_await flush();
     }
     co_return true;
   }
+  if (channel.publishing) {
+    fail(
+        protocol_error(ReplyCode::unexpected_frame,
+                       fmt::format("expected a content header on channel {}, got a method", number),
+                       kBasicClass, 40));
+    co_await close_connection();
+    co_return false;
+  }
   if (std::holds_alternative<ChannelClose>(method)) {
-    channels_.erase(state);
-    queue(channel, ChannelCloseOk{});
+    release_channel(channel);
+    channels_.erase(found);
+    queue(number, ChannelCloseOk{});
     co_return co_await flush();
   }
   if (std::holds_alternative<ChannelCloseOk>(method)) co_return true;
   if (auto* flow = std::get_if<ChannelFlow>(&method)) {
-    queue(channel, ChannelFlowOk{{}, flow->active});
+    {
+      std::lock_guard lock(service_->mutex());
+      channel.flow = flow->active;
+      for (auto& [tag, consumer] : channel.consumers) {
+        if (consumer->queue) vhost_->dispatch(consumer->queue);
+      }
+    }
+    queue(number, ChannelFlowOk{{}, flow->active});
     co_return co_await flush();
   }
   if (std::holds_alternative<AccessRequest>(method)) {
-    queue(channel, AccessRequestOk{});
+    queue(number, AccessRequestOk{});
     co_return co_await flush();
   }
-  if (std::holds_alternative<BasicQos>(method)) {
-    queue(channel, BasicQosOk{});
-    co_return co_await flush();
+  const uint16_t class_id = std::visit([](const auto& m) { return m.kClassId; }, method);
+  Reply reply;
+  if (std::holds_alternative<TxCommit>(method)) {
+    auto committed = co_await commit(channel);
+    reply = std::move(committed);
+  } else if (class_id == kBasicClass || class_id == 85 || class_id == 90) {
+    reply = basic_method(channel, method);
+  } else {
+    reply = entity_method(channel, method);
   }
-  auto reply = entity_method(method);
   if (auto* error = std::get_if<ProtocolError>(&reply)) {
     if (closes_connection(error->code)) {
       fail(*error);
@@ -544,8 +1339,17 @@ awaitable<bool> Session::on_channel_method(uint16_t channel, Method& method) {
     co_return co_await flush();
   }
   auto& ok = std::get<std::optional<Method>>(reply);
-  if (ok) queue(channel, *ok);
-  co_return co_await flush();
+  if (ok) queue(number, *ok);
+  const bool consumed = std::holds_alternative<BasicConsume>(method);
+  if (!co_await flush()) co_return false;
+  if (consumed) {
+    // consume-ok is on its way: the queue may deliver now.
+    const auto& tag = std::get<BasicConsume>(method).consumer_tag;
+    std::lock_guard lock(service_->mutex());
+    for (auto& [name, consumer] : channel.consumers) {
+      if ((tag.empty() || name == tag) && consumer->queue) vhost_->dispatch(consumer->queue);
+    }
+  }
   co_return true;
 }
 
@@ -558,13 +1362,8 @@ awaitable<bool> Session::on_frame(OwnedFrame& frame) {
     }
     co_return true;
   }
-  if (frame.type != FrameType::method) {
-    fail(protocol_error(
-        ReplyCode::unexpected_frame,
-        fmt::format("content frame on channel {} without a method that carries content",
-                    frame.channel)));
-    co_await close_connection();
-    co_return false;
+  if (frame.type == FrameType::header || frame.type == FrameType::body) {
+    co_return co_await on_content(frame);
   }
   auto decoded = decode_method(frame.payload);
   if (!decoded) {
@@ -614,21 +1413,136 @@ awaitable<void> Session::run() {
     }
     if (!co_await on_frame(*frame)) break;
   }
+}
+
+Session::~Session() {
+  liveness_->done = true;
+  for (auto& [number, channel] : channels_)
+    release_channel(*channel);
   release_exclusive_queues();
+  std::lock_guard lock(service_->mutex());
+  shared_->done = true;
+  shared_->outgoing.clear();
+  shared_->consumed.clear();
+  shared_->wake_event.notify_all();
 }
 
 }  // namespace
 
-AmqpService::AmqpService(AmqpOptions options, std::unique_ptr<messaging::Definitions> definitions)
-    : options_(std::move(options)), definitions_(std::move(definitions)) {
-  for (const std::string& name : options_.vhosts)
-    vhosts_.emplace(name, name);
+// --- The service
+
+struct AmqpService::Ticker {
+  explicit Ticker(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  bool stopped = false;
+};
+
+AmqpService::AmqpService(AmqpOptions options, std::unique_ptr<messaging::Definitions> definitions,
+                         std::unique_ptr<messaging::MessageStore> store)
+    : options_(std::move(options)),
+      definitions_(std::move(definitions)),
+      store_(std::move(store)),
+      budget_(options_.resident_bytes) {
+  for (const std::string& name : options_.vhosts) {
+    auto [it, added] = vhosts_.emplace(name, name);
+    it->second.attach_journal(store_.get(), &budget_);
+  }
 }
 
-Result<size_t> AmqpService::restore() {
-  if (!definitions_) return size_t{0};
+AmqpService::~AmqpService() {
+  stop();
+}
+
+Result<AmqpService::Restored> AmqpService::restore() {
+  Restored restored;
   std::lock_guard lock(mutex_);
-  return definitions_->restore([this](const std::string& name) { return vhost(name); });
+  if (definitions_) {
+    DEPOT_TRY(restored.definitions,
+              definitions_->restore([this](const std::string& name) { return vhost(name); }));
+  }
+  if (store_) {
+    DEPOT_TRY(restored.messages, store_->recover([this](messaging::MessageStore::Recovered r) {
+      messaging::VirtualHost* host = vhost(r.vhost);
+      if (host == nullptr) {
+        store_->settle(r.id);  // its virtual host is no longer configured
+        return;
+      }
+      messaging::QueuedMessage queued;
+      queued.id = r.id;
+      queued.body_size = r.message->body.size();
+      queued.priority = r.message->properties.priority.value_or(0);
+      queued.expires_at = r.expires_at;
+      queued.message = budget_.keep(std::move(r.message));
+      host->restore_message(r.queue, std::move(queued));
+    }));
+  }
+  return restored;
+}
+
+void AmqpService::start(const asio::any_io_executor& executor) {
+  ticker_ = std::make_shared<Ticker>(executor);
+  asio::co_spawn(
+      executor,
+      [this, ticker = ticker_]() -> awaitable<void> {
+        int round = 0;
+        while (!ticker->stopped) {
+          ticker->timer.expires_after(std::chrono::milliseconds(250));
+          boost::system::error_code ignored;
+          co_await ticker->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+          if (ticker->stopped) break;
+          tick();
+          if (++round % 4 == 0 && store_) {
+            if (auto collected = store_->collect_garbage(); !collected) {
+              spdlog::error("amqp: message store maintenance failed: {}",
+                            collected.error().message());
+            }
+          }
+        }
+      },
+      asio::detached);
+}
+
+void AmqpService::stop() {
+  if (!ticker_) return;
+  ticker_->stopped = true;
+  ticker_->timer.cancel();
+}
+
+Result<void> AmqpService::close() {
+  stop();
+  if (definitions_) DEPOT_TRY(definitions_->close());
+  if (store_) DEPOT_TRY(store_->close());
+  return success();
+}
+
+void AmqpService::tick() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, host] : vhosts_) {
+    host.expire_messages();
+    for (const std::string& queue : host.unused_queues()) {
+      spdlog::info("amqp: queue '{}' in vhost '{}' unused for its x-expires; deleted", queue, name);
+      auto deleted = delete_queue(host, queue, host.owner_of(queue));
+      if (deleted && !deleted.value().journaled) {
+        spdlog::error("amqp: cannot journal the deletion of queue '{}': {}", queue,
+                      deleted.value().journaled.error().message());
+      }
+    }
+  }
+}
+
+messaging::Outcome<AmqpService::DeletedQueue> AmqpService::delete_queue(
+    messaging::VirtualHost& host, const std::string& name, messaging::OwnerId owner, bool if_unused,
+    bool if_empty) {
+  using messaging::Definitions;
+  const bool durable = Definitions::durable_queue(host, name);
+  auto going =
+      messaging::bindings_involving(host.router(), {messaging::Destination::Kind::queue, name});
+  auto removed = host.delete_queue(name, owner, if_unused, if_empty);
+  if (!removed) return removed.error();
+  DeletedQueue deleted;
+  deleted.messages = removed.value();
+  if (definitions_ && durable) deleted.journaled = definitions_->queue_deleted(host, name, going);
+  return deleted;
 }
 
 messaging::VirtualHost* AmqpService::vhost(const std::string& name) {
@@ -644,7 +1558,7 @@ bool AmqpService::authenticate(const std::string& user, const std::string& passw
 }
 
 awaitable<void> AmqpHandler::serve(server::Connection& conn) {
-  Session session(*service_, conn);
+  Session session(service_, conn);
   co_await session.run();
 }
 

@@ -1,11 +1,9 @@
 #pragma once
 // The AMQP 0-9-1 face (RabbitMQ's dialect) on port 5672: the connection handshake (PLAIN and
-// AMQPLAIN, tune, virtual hosts), heartbeats, channels, and the exchange and queue methods over
-// messaging::VirtualHost. Errors close the channel (403, 404, 405, 406) or the connection (5xx)
-// with RabbitMQ's reply codes and texts.
-//
-// Not yet: publishing, consuming, acks, confirms and transactions (basic.*, confirm.*, tx.*) are
-// answered with connection.close 540 NOT_IMPLEMENTED.
+// AMQPLAIN, tune, virtual hosts), heartbeats, channels, the exchange and queue methods, and
+// messages: publish (mandatory, basic.return), consume / deliver / get, qos, ack / nack / reject /
+// recover, publisher confirms and transactions, over messaging::VirtualHost. Errors close the
+// channel (403, 404, 405, 406) or the connection (5xx) with RabbitMQ's reply codes and texts.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "messaging/definitions.h"
+#include "messaging/message_store.h"
 #include "messaging/vhost.h"
 #include "server/protocol_handler.h"
 
@@ -27,19 +28,48 @@ struct AmqpOptions {
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat_seconds = 60;
+  // The largest message body accepted (RabbitMQ's max_message_size).
+  uint64_t max_message_bytes = 128ULL << 20;
+  // Bytes of queued message bodies kept in RAM; past it they are read back from the store.
+  int64_t resident_bytes = 256LL << 20;
 };
 
 // What every AMQP connection shares: the virtual hosts and the users.
 class AmqpService {
  public:
   // With `definitions`, durable exchanges, queues and bindings are journaled there and restored
-  // by restore(); without, nothing outlives the process.
+  // by restore(); with `store`, queued messages live there (persistent ones in durable queues
+  // across restarts). Without them, everything stays in RAM and nothing outlives the process.
   explicit AmqpService(AmqpOptions options,
-                       std::unique_ptr<messaging::Definitions> definitions = nullptr);
+                       std::unique_ptr<messaging::Definitions> definitions = nullptr,
+                       std::unique_ptr<messaging::MessageStore> store = nullptr);
+  ~AmqpService();
 
-  // Declares what the definitions journal holds; returns how many definitions.
-  Result<size_t> restore();
+  struct Restored {
+    size_t definitions = 0;
+    size_t messages = 0;
+  };
+  // Declares what the definitions journal holds, then puts recovered messages back on their
+  // queues.
+  Result<Restored> restore();
+  // Expires messages and unused queues, and lets the store drop settled segments, until stop().
+  void start(const boost::asio::any_io_executor& executor);
+  void stop();
+  // Closes the journals (after the last connection).
+  Result<void> close();
+
   messaging::Definitions* definitions() { return definitions_.get(); }
+  messaging::MessageStore* store() { return store_.get(); }
+
+  struct DeletedQueue {
+    uint32_t messages = 0;
+    Result<void> journaled = success();  // failed: the deletion may come back after a restart
+  };
+  // Deletes a queue (queue.delete, x-expires, auto-delete) and journals that when it was durable.
+  // Call with mutex() held.
+  messaging::Outcome<DeletedQueue> delete_queue(messaging::VirtualHost& vhost,
+                                                const std::string& name, messaging::OwnerId owner,
+                                                bool if_unused = false, bool if_empty = false);
 
   const AmqpOptions& options() const { return options_; }
   // nullptr when there is no such virtual host.
@@ -49,10 +79,17 @@ class AmqpService {
   std::mutex& mutex() { return mutex_; }
 
  private:
+  void tick();
+
   AmqpOptions options_;
-  std::map<std::string, messaging::VirtualHost, std::less<>> vhosts_;
   std::unique_ptr<messaging::Definitions> definitions_;
+  std::unique_ptr<messaging::MessageStore> store_;
+  messaging::ResidentBudget budget_;
+  // Declared after the journals so that they outlive the queues that refer to them.
+  std::map<std::string, messaging::VirtualHost, std::less<>> vhosts_;
   std::mutex mutex_;
+  struct Ticker;
+  std::shared_ptr<Ticker> ticker_;
 };
 
 class AmqpHandler final : public server::ProtocolHandler {

@@ -5,29 +5,13 @@
 #include <optional>
 #include <string>
 
+#include "messaging/properties.h"
 #include "protocol/amqp/method.h"
 
 namespace depot::amqp {
 
-struct BasicProperties {
-  std::optional<std::string> content_type;
-  std::optional<std::string> content_encoding;
-  std::optional<FieldTable> headers;
-  std::optional<uint8_t> delivery_mode;  // 2: persistent
-  std::optional<uint8_t> priority;
-  std::optional<std::string> correlation_id;
-  std::optional<std::string> reply_to;
-  std::optional<std::string> expiration;  // milliseconds, as decimal text
-  std::optional<std::string> message_id;
-  std::optional<uint64_t> timestamp;
-  std::optional<std::string> type;
-  std::optional<std::string> user_id;
-  std::optional<std::string> app_id;
-  std::optional<std::string> cluster_id;
-
-  bool persistent() const { return delivery_mode == 2; }
-  bool operator==(const BasicProperties&) const = default;
-};
+using BasicProperties = messaging::MessageProperties;
+using messaging::encode_properties;
 
 struct ContentHeader {
   uint16_t class_id = kBasicClass;
@@ -46,7 +30,5 @@ Decoded<ContentHeader> decode_content_header(ByteSpan payload);
 void encode_content_header(uint64_t body_size, const BasicProperties& properties, Bytes& out);
 // Appends a content header payload with properties already encoded (raw_properties).
 void encode_content_header(uint64_t body_size, ByteSpan raw_properties, Bytes& out);
-// The encoded flags and values of `properties` (what raw_properties holds).
-Bytes encode_properties(const BasicProperties& properties);
 
 }  // namespace depot::amqp
