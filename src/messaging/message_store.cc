@@ -207,6 +207,11 @@ Result<void> MessageStore::flush_settled_locked() {
   return success();
 }
 
+Result<void> MessageStore::flush_settled() {
+  std::lock_guard lock(mutex_);
+  return flush_settled_locked();
+}
+
 Result<MessagePtr> MessageStore::read(int64_t id) {
   DEPOT_TRY(auto chunk, log_->read(id, 4096));
   DEPOT_TRY(auto records, storage::decode_records(chunk.data));

@@ -48,6 +48,9 @@ class MessageStore final : public MessageJournal {
 
   // Calls `done` once `id` is durable under the fsync policy (on a sync thread, or at once).
   void when_durable(int64_t id, storage::Log::DurableCallback done);
+  // Writes the settle records still buffered (to the page cache: they then survive a SIGKILL).
+  // The AMQP face calls it before each reply, so an ack followed by any round trip is kept.
+  Result<void> flush_settled();
   // Writes settle records still buffered, and deletes segments nothing live needs.
   Result<void> collect_garbage();
   Result<void> close();

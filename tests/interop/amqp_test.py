@@ -2,6 +2,7 @@
 
 Run by ctest with DEPOT_BINARY set, under /usr/bin/python3 (Debian's python3-pika).
 """
+import decimal
 import os
 import shutil
 import socket
@@ -370,6 +371,333 @@ class HeartbeatAndShutdownTest(unittest.TestCase):
             self.assertEqual(self.depot.process.wait(timeout=10), 0)
 
 
+class MessagingTest(DepotTestCase):
+    """Messages through pika: routing, acks, requeues, confirms, transactions, TTL, DLX."""
+
+    def setUp(self):
+        self.connection = pika.BlockingConnection(self.depot.params())
+        self.channel = self.connection.channel()
+
+    def tearDown(self):
+        if self.connection.is_open:
+            self.connection.close()
+
+    def drain(self, queue, channel=None):
+        ch = channel or self.channel
+        bodies = []
+        while True:
+            method, _, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return bodies
+            bodies.append(body)
+
+    def consume(self, queue, count, channel=None, auto_ack=False):
+        """The next `count` deliveries (method, properties, body), waiting at most 5 s."""
+        ch = channel or self.channel
+        got = []
+        for delivery in ch.consume(queue, auto_ack=auto_ack, inactivity_timeout=5):
+            if delivery[0] is None:
+                break
+            got.append(delivery)
+            if len(got) == count:
+                break
+        return got
+
+    def test_each_exchange_type_routes_published_messages(self):
+        ch = self.channel
+        for kind in ("direct", "fanout", "topic", "headers"):
+            ch.exchange_declare(f"m-{kind}", exchange_type=kind)
+        for q in ("m-a", "m-b"):
+            ch.queue_declare(q)
+            ch.queue_purge(q)
+        ch.queue_bind("m-a", "m-direct", routing_key="red")
+        ch.queue_bind("m-a", "m-fanout")
+        ch.queue_bind("m-b", "m-fanout")
+        ch.queue_bind("m-a", "m-topic", routing_key="stock.*.nyse")
+        ch.queue_bind("m-b", "m-topic", routing_key="stock.#")
+        ch.queue_bind("m-a", "m-headers", arguments={"x-match": "all", "kind": "trade", "size": 5})
+        ch.basic_publish("m-direct", "red", b"direct")
+        ch.basic_publish("m-direct", "blue", b"nowhere")
+        ch.basic_publish("m-fanout", "ignored", b"fanout")
+        ch.basic_publish("m-topic", "stock.ibm.nyse", b"topic-both")
+        ch.basic_publish("m-topic", "stock.ibm.lse.x", b"topic-b")
+        ch.basic_publish("m-headers", "", b"headers",
+                         pika.BasicProperties(headers={"kind": "trade", "size": 5}))
+        ch.basic_publish("m-headers", "", b"headers-miss",
+                         pika.BasicProperties(headers={"kind": "trade"}))
+        ch.basic_publish("", "m-b", b"default")
+        self.assertEqual(self.drain("m-a"), [b"direct", b"fanout", b"topic-both", b"headers"])
+        self.assertEqual(self.drain("m-b"), [b"fanout", b"topic-both", b"topic-b", b"default"])
+
+    def test_properties_headers_and_large_bodies_round_trip(self):
+        self.channel.queue_declare("m-props")
+        props = pika.BasicProperties(
+            content_type="application/json", content_encoding="utf-8",
+            headers={"s": "text", "i": 42, "neg": -7, "d": decimal.Decimal("1.50"), "b": True, "l": [1, "two"],
+                     "t": {"nested": "yes"}},
+            delivery_mode=2, priority=3, correlation_id="corr", reply_to="replies",
+            expiration="60000", message_id="mid-1", timestamp=1700000000, type="order",
+            user_id="guest", app_id="tests", cluster_id="c1")
+        big = os.urandom(1_000_000)  # many body frames at the default frame_max
+        self.channel.basic_publish("", "m-props", b"{}", props)
+        self.channel.basic_publish("", "m-props", big)
+        self.channel.basic_publish("", "m-props", b"")
+        method, got, body = self.channel.basic_get("m-props", auto_ack=True)
+        self.assertEqual(body, b"{}")
+        self.assertEqual(method.message_count, 2)
+        for field in ("content_type", "content_encoding", "headers", "delivery_mode", "priority",
+                      "correlation_id", "reply_to", "expiration", "message_id", "timestamp",
+                      "type", "user_id", "app_id", "cluster_id"):
+            self.assertEqual(getattr(got, field), getattr(props, field), field)
+        method, _, body = self.channel.basic_get("m-props", auto_ack=True)
+        self.assertEqual(body, big)
+        method, _, body = self.channel.basic_get("m-props", auto_ack=True)
+        self.assertEqual(body, b"")
+        self.assertEqual(self.channel.basic_get("m-props")[0], None)
+
+    def test_a_user_id_other_than_the_login_is_refused(self):
+        self.channel.queue_declare("m-uid")
+        self.channel.basic_publish("", "m-uid", b"x", pika.BasicProperties(user_id="mallory"))
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            self.channel.queue_declare("m-uid", passive=True)
+        self.assertEqual(caught.exception.reply_code, 406)
+        self.assertIn("user_id property set to 'mallory'", caught.exception.reply_text)
+
+    def test_consumers_share_a_queue_and_unacked_messages_return_in_order(self):
+        ch = self.channel
+        ch.queue_declare("m-work")
+        ch.queue_purge("m-work")
+        for i in range(10):
+            ch.basic_publish("", "m-work", f"job-{i}".encode())
+        # A consumer with prefetch 4 takes four and dies without acking.
+        other = pika.BlockingConnection(self.depot.params())
+        och = other.channel()
+        och.basic_qos(prefetch_count=4)
+        taken = self.consume("m-work", 4, channel=och)
+        self.assertEqual([b for _, _, b in taken], [f"job-{i}".encode() for i in range(4)])
+        self.assertTrue(all(not m.redelivered for m, _, _ in taken))
+        other.close()
+        # They are back, first, in order, marked redelivered.
+        got = self.consume("m-work", 10)
+        self.assertEqual([b for _, _, b in got], [f"job-{i}".encode() for i in range(10)])
+        self.assertEqual([m.redelivered for m, _, _ in got], [True] * 4 + [False] * 6)
+        ch.basic_ack(got[-1][0].delivery_tag, multiple=True)
+        ch.cancel()
+        self.assertEqual(ch.queue_declare("m-work", passive=True).method.message_count, 0)
+
+    def test_prefetch_limits_unacked_deliveries_and_acks_release_more(self):
+        ch = self.channel
+        ch.queue_declare("m-prefetch")
+        for i in range(5):
+            ch.basic_publish("", "m-prefetch", str(i).encode())
+        ch.basic_qos(prefetch_count=2)
+        got = []
+        ch.basic_consume("m-prefetch", lambda c, m, p, b: got.append((m, b)))
+        self.connection.sleep(0.5)
+        self.assertEqual([b for _, b in got], [b"0", b"1"])
+        ch.basic_ack(got[0][0].delivery_tag)
+        self.connection.sleep(0.5)
+        self.assertEqual([b for _, b in got], [b"0", b"1", b"2"])
+        ch.basic_ack(got[-1][0].delivery_tag, multiple=True)
+        self.connection.sleep(0.5)
+        self.assertEqual([b for _, b in got], [b"0", b"1", b"2", b"3", b"4"])
+
+    def test_nack_reject_and_recover(self):
+        ch = self.channel
+        ch.queue_declare("m-nack")
+        for body in (b"a", b"b", b"c"):
+            ch.basic_publish("", "m-nack", body)
+        a = ch.basic_get("m-nack")
+        b = ch.basic_get("m-nack")
+        c = ch.basic_get("m-nack")
+        ch.basic_nack(b[0].delivery_tag, multiple=True, requeue=True)  # a and b back
+        ch.basic_reject(c[0].delivery_tag, requeue=False)  # dropped: no DLX
+        again = ch.basic_get("m-nack")
+        self.assertEqual(again[2], b"a")
+        self.assertTrue(again[0].redelivered)
+        ch.basic_recover(requeue=True)
+        self.assertEqual(self.drain("m-nack"), [b"a", b"b"])
+        self.assertEqual(a[2] + b[2] + c[2], b"abc")
+
+    def test_an_unknown_delivery_tag_closes_the_channel_with_406(self):
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            self.channel.basic_ack(99)
+            self.channel.queue_declare("m-after")  # a round trip to see the close
+        self.assertEqual(caught.exception.reply_code, 406)
+        self.assertIn("unknown delivery tag 99", caught.exception.reply_text)
+
+    def test_mandatory_unroutable_messages_are_returned(self):
+        ch = self.channel
+        ch.confirm_delivery()
+        with self.assertRaises(pika.exceptions.UnroutableError) as caught:
+            ch.basic_publish("", "no-such-queue", b"lost", mandatory=True)
+        returned = caught.exception.messages[0]
+        self.assertEqual(returned.method.reply_code, 312)
+        self.assertEqual(returned.method.reply_text, "NO_ROUTE")
+        self.assertEqual(returned.body, b"lost")
+        # Without mandatory it is confirmed and dropped.
+        ch.basic_publish("", "no-such-queue", b"dropped")
+
+    def test_publisher_confirms_ack_stored_messages_and_nack_refused_ones(self):
+        ch = self.channel
+        ch.confirm_delivery()
+        ch.queue_declare("m-confirm", durable=True)
+        ch.queue_declare("m-full", arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+        for i in range(50):
+            ch.basic_publish("", "m-confirm", str(i).encode(),
+                             pika.BasicProperties(delivery_mode=2))
+        ch.basic_publish("", "m-full", b"fits")
+        with self.assertRaises(pika.exceptions.NackError):
+            ch.basic_publish("", "m-full", b"refused")
+        self.assertEqual(len(self.drain("m-confirm")), 50)
+        self.assertEqual(self.drain("m-full"), [b"fits"])
+
+    def test_transactions_commit_and_roll_back(self):
+        ch = self.channel
+        ch.queue_declare("m-tx")
+        ch.queue_purge("m-tx")
+        ch.tx_select()
+        ch.basic_publish("", "m-tx", b"rolled-back")
+        ch.tx_rollback()
+        ch.basic_publish("", "m-tx", b"committed", pika.BasicProperties(delivery_mode=2))
+        peek = pika.BlockingConnection(self.depot.params())
+        self.assertEqual(peek.channel().queue_declare("m-tx", passive=True).method.message_count, 0)
+        ch.tx_commit()
+        self.assertEqual(peek.channel().queue_declare("m-tx", passive=True).method.message_count, 1)
+        # Acks in a transaction apply at commit.
+        method, _, body = ch.basic_get("m-tx")
+        self.assertEqual(body, b"committed")
+        ch.basic_ack(method.delivery_tag)
+        ch.tx_rollback()  # the ack is discarded: the message stays unacked
+        ch.basic_ack(method.delivery_tag)
+        ch.tx_commit()
+        self.assertEqual(peek.channel().queue_declare("m-tx", passive=True).method.message_count, 0)
+        peek.close()
+
+    def test_ttl_and_dead_lettering_with_x_death(self):
+        ch = self.channel
+        ch.exchange_declare("m-dlx", exchange_type="direct")
+        ch.queue_declare("m-dead")
+        ch.queue_bind("m-dead", "m-dlx", routing_key="dead")
+        ch.queue_declare("m-ttl", arguments={"x-message-ttl": 200, "x-dead-letter-exchange": "m-dlx",
+                                             "x-dead-letter-routing-key": "dead"})
+        ch.basic_publish("", "m-ttl", b"expires")
+        ch.basic_publish("", "m-ttl", b"expires-sooner", pika.BasicProperties(expiration="50"))
+        time.sleep(0.8)
+        self.assertEqual(ch.queue_declare("m-ttl", passive=True).method.message_count, 0)
+        dead = []
+        for _ in range(2):
+            method, props, body = ch.basic_get("m-dead", auto_ack=True)
+            self.assertIsNotNone(method)
+            dead.append((props, body))
+        self.assertEqual(sorted(b for _, b in dead), [b"expires", b"expires-sooner"])
+        for props, body in dead:
+            death = props.headers["x-death"][0]
+            self.assertEqual(death["reason"], "expired")
+            self.assertEqual(death["queue"], "m-ttl")
+            self.assertEqual(death["count"], 1)
+            self.assertEqual(death["routing-keys"], ["m-ttl"])
+            self.assertEqual(props.headers["x-first-death-reason"], "expired")
+        # A rejected message dead-letters too.
+        ch.queue_declare("m-rej", arguments={"x-dead-letter-exchange": "m-dlx",
+                                             "x-dead-letter-routing-key": "dead"})
+        ch.basic_publish("", "m-rej", b"bad")
+        method, _, _ = ch.basic_get("m-rej")
+        ch.basic_reject(method.delivery_tag, requeue=False)
+        method, props, body = ch.basic_get("m-dead", auto_ack=True)
+        self.assertEqual(body, b"bad")
+        self.assertEqual(props.headers["x-death"][0]["reason"], "rejected")
+
+    def test_an_unused_queue_expires(self):
+        ch = self.channel
+        ch.queue_declare("m-expiring", arguments={"x-expires": 300})
+        ch.queue_declare("m-kept", arguments={"x-expires": 300})
+        ch.basic_consume("m-kept", lambda *a: None)  # in use while consumed
+        time.sleep(1.0)
+        ch.queue_declare("m-kept", passive=True, arguments={"x-expires": 300})
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            ch.queue_declare("m-expiring", passive=True)
+        self.assertEqual(caught.exception.reply_code, 404)
+
+    def test_priorities_and_single_active_consumer(self):
+        ch = self.channel
+        ch.queue_declare("m-prio", arguments={"x-max-priority": 10})
+        for body, priority in ((b"low", 1), (b"high", 9), (b"mid", 5), (b"none", None)):
+            ch.basic_publish("", "m-prio", body, pika.BasicProperties(priority=priority))
+        self.assertEqual(self.drain("m-prio"), [b"high", b"mid", b"low", b"none"])
+
+        ch.queue_declare("m-sac", arguments={"x-single-active-consumer": True})
+        first, second = [], []
+        tag = ch.basic_consume("m-sac", lambda c, m, p, b: first.append(b), auto_ack=True)
+        ch.basic_consume("m-sac", lambda c, m, p, b: second.append(b), auto_ack=True)
+        for i in range(4):
+            ch.basic_publish("", "m-sac", str(i).encode())
+        self.connection.sleep(0.5)
+        self.assertEqual((len(first), len(second)), (4, 0))
+        ch.basic_cancel(tag)
+        ch.basic_publish("", "m-sac", b"next")
+        self.connection.sleep(0.5)
+        self.assertEqual(second, [b"next"])
+
+    def test_deleting_a_queue_cancels_its_consumers(self):
+        ch = self.channel
+        ch.queue_declare("m-doomed")
+        cancelled = []
+        ch.basic_consume("m-doomed", lambda *a: None)
+        ch.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+        other = pika.BlockingConnection(self.depot.params())
+        other.channel().queue_delete("m-doomed")
+        other.close()
+        self.connection.sleep(0.5)
+        self.assertEqual(len(cancelled), 1)
+        self.assertTrue(cancelled[0].startswith("ctag"))  # pika names its own consumers
+
+
+class MessageDurabilityTest(unittest.TestCase):
+    """Persistent messages in durable queues survive a restart and a SIGKILL; others do not."""
+
+    def setUp(self):
+        self.depot = Depot()
+
+    def tearDown(self):
+        self.depot.stop()
+
+    def test_persistent_messages_survive_restart_and_kill(self):
+        for kill in (False, True):
+            with self.subTest(kill=kill):
+                connection = pika.BlockingConnection(self.depot.params())
+                ch = connection.channel()
+                ch.confirm_delivery()
+                ch.queue_declare("p-durable", durable=True)
+                ch.queue_declare("p-transient")
+                ch.queue_purge("p-durable")
+                for i in range(200):
+                    ch.basic_publish("", "p-durable", f"persistent-{i}".encode(),
+                                     pika.BasicProperties(delivery_mode=2, headers={"i": i}))
+                ch.basic_publish("", "p-durable", b"transient-message")
+                ch.basic_publish("", "p-transient", b"gone", pika.BasicProperties(delivery_mode=2))
+                # Half acked before the restart: those must not come back.
+                for _ in range(100):
+                    method, _, _ = ch.basic_get("p-durable")
+                    ch.basic_ack(method.delivery_tag)
+                # One delivered and not acked: it comes back.
+                self.assertEqual(ch.basic_get("p-durable")[2], b"persistent-100")
+                # The basic.get-ok above came after the acks: they are on disk by now.
+                self.depot.restart(kill=kill)
+                connection = pika.BlockingConnection(self.depot.params())
+                ch = connection.channel()
+                bodies = []
+                while True:
+                    method, props, body = ch.basic_get("p-durable", auto_ack=True)
+                    if method is None:
+                        break
+                    bodies.append(body)
+                    self.assertEqual(props.headers["i"], int(body.split(b"-")[1]))
+                self.assertEqual(bodies, [f"persistent-{i}".encode() for i in range(100, 200)])
+                self.assertEqual(ch.queue_declare("p-transient").method.message_count, 0)
+                connection.close()
+
+
 class AmqpToolsTest(DepotTestCase):
 
     def test_amqp_declare_queue(self):
@@ -383,6 +711,23 @@ class AmqpToolsTest(DepotTestCase):
                              capture_output=True, text=True, timeout=20)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("PRECONDITION_FAILED", out.stderr)
+
+    def test_amqp_publish_and_consume(self):
+        server = f"127.0.0.1:{self.depot.port}"
+        run = lambda *args: subprocess.run(list(args), capture_output=True, text=True, timeout=20)
+        out = run("amqp-declare-queue", "--server", server, "--queue", "tools-msgs")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        for i in range(3):
+            out = run("amqp-publish", "--server", server, "--routing-key", "tools-msgs",
+                      "--persistent", "--content-type", "text/plain", "--body", f"hello-{i}")
+            self.assertEqual(out.returncode, 0, out.stderr)
+        out = run("amqp-get", "--server", server, "--queue", "tools-msgs")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "hello-0")
+        # amqp-consume runs a command per message; -c 2 stops after two.
+        out = run("amqp-consume", "--server", server, "--queue", "tools-msgs", "-c", "2", "cat")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "hello-1hello-2")
 
 
 if __name__ == "__main__":

@@ -294,6 +294,12 @@ void Session::queue(uint16_t channel, const Method& method) {
 
 awaitable<bool> Session::flush() {
   if (out_.empty()) co_return true;
+  if (auto* store = service_->store()) {
+    if (auto written = store->flush_settled(); !written) {
+      spdlog::error("{}: cannot write acknowledgements to the message store: {}", conn_.name(),
+                    written.error().message());
+    }
+  }
   Bytes frames;
   frames.swap(out_);
   liveness_->last_sent = Clock::now();
