@@ -39,22 +39,27 @@ async function waitForPort(port, child, deadlineMs = 10000) {
   throw new Error(`depot did not listen on ${port} within ${deadlineMs} ms`);
 }
 
-export async function startDepot({ extraArgs = [], dataDir } = {}) {
+// With `amqp`, the AMQP face listens too (amqpPort, amqpUrl).
+export async function startDepot({ extraArgs = [], dataDir, amqp = false } = {}) {
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), "depot-interop-"));
   const jobsPort = await freePort();
   const httpPort = await freePort();
+  const amqpPort = amqp ? await freePort() : null;
   const args = [
     "serve", "--data-dir", dir, "--jobs-listen", `127.0.0.1:${jobsPort}`,
-    "--amqp-listen", "off", "--kafka-listen", "off", "--http-listen", `127.0.0.1:${httpPort}`,
-    "--log-level", "warn", ...extraArgs,
+    "--amqp-listen", amqp ? `127.0.0.1:${amqpPort}` : "off", "--kafka-listen", "off",
+    "--http-listen", `127.0.0.1:${httpPort}`, "--log-level", "warn", ...extraArgs,
   ];
   const child = spawn(depotBinary, args, { stdio: ["ignore", "inherit", "inherit"] });
   await waitForPort(jobsPort, child);
   await waitForPort(httpPort, child);
+  if (amqp) await waitForPort(amqpPort, child);
   return {
     dir,
     jobsPort,
     httpPort,
+    amqpPort,
+    amqpUrl: amqp ? `amqp://guest:guest@127.0.0.1:${amqpPort}` : null,
     // The admin API: fetch(path, init) against http://127.0.0.1:httpPort; returns status and JSON.
     async admin(pathname, init = {}) {
       const response = await fetch(`http://127.0.0.1:${httpPort}${pathname}`, init);
