@@ -76,6 +76,7 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     amqp::AmqpOptions options;
     options.vhosts = config.amqp_vhosts;
     options.users = config.amqp_users;
+    (void)messaging::parse_permissions(config.amqp_permissions, options.permissions);
     const auto definitions_dir = context.data_dir.path() / "messaging" / "definitions";
     auto definitions = messaging::Definitions::open(definitions_dir, &context.sync);
     if (!definitions) {

@@ -14,6 +14,7 @@
 
 #include "common/json_write.h"
 #include "jobs/cron.h"
+#include "messaging/permissions.h"
 #include "server/units.h"
 
 namespace depot::server {
@@ -115,6 +116,13 @@ ParseResult<void> apply_amqp_vhosts(ServerConfig& config, std::string_view text)
   return success();
 }
 
+ParseResult<void> apply_amqp_permissions(ServerConfig& config, std::string_view text) {
+  std::vector<messaging::PermissionEntry> entries;
+  if (auto wrong = messaging::parse_permissions(text, entries)) return ParseResult<void>(*wrong);
+  config.amqp_permissions = std::string(text);
+  return success();
+}
+
 ParseResult<void> apply_max_job_size(ServerConfig& config, std::string_view text) {
   DEPOT_TRY(config.max_job_size, parse_size(text));
   if (config.max_job_size == 0) return std::string("must be more than 0 bytes");
@@ -131,7 +139,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 15> all_settings = {{
+const std::array<Setting, 16> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -202,6 +210,15 @@ const std::array<Setting, 15> all_settings = {{
        for (const auto& name : c.amqp_vhosts)
          names += (names.empty() ? "" : ",") + name;
        return names;
+     }},
+    {"amqp_permissions", "--amqp-permissions", "DEPOT_AMQP_PERMISSIONS", "amqp_permissions",
+     TomlKind::text, "\"USER VHOST CONF WRITE READ;...\"",
+     "AMQP permissions as rabbitmqctl set_permissions gives them: regular expressions over the "
+     "exchange and queue names a user may configure, write and read in a vhost. A user with "
+     "entries may open only those vhosts; a user without may use all",
+     "entries of five fields separated by ';'", apply_amqp_permissions,
+     [](const ServerConfig& c) {
+       return c.amqp_permissions.empty() ? std::string("none") : c.amqp_permissions;
      }},
 }};
 

@@ -52,7 +52,10 @@ struct ServerConfig {
   uint64_t max_job_size = 1ull << 20;   // larger Faktory jobs are refused
   // AMQP users (name -> password); guest may only connect from a loopback address, as in RabbitMQ.
   std::map<std::string, std::string> amqp_users = {{"guest", "guest"}};
-  std::vector<std::string> amqp_vhosts = {"/"};      // AMQP virtual hosts; "/" is always one
+  std::vector<std::string> amqp_vhosts = {"/"};
+  // Per-user permissions ("USER VHOST CONFIGURE WRITE READ;..."); a user without entries may use
+  // every vhost.
+  std::string amqp_permissions;                      // AMQP virtual hosts; "/" is always one
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
   std::vector<PeriodicJob> periodic_jobs;  // only from the file: there is no flag or env form
 

@@ -195,6 +195,43 @@ class UsersAndVirtualHostsTest(DepotTestCase):
                 credentials=pika.PlainCredentials("app", "guess")))
 
 
+class PermissionsTest(DepotTestCase):
+    depot_args = ("--amqp-users", "reader:r,guest:guest", "--amqp-vhosts", "staging",
+                  "--amqp-permissions", r"reader / ^reader\. ^$ ^(reader\..*|amq\.default)$")
+
+    def test_permissions_limit_vhosts_and_resources(self):
+        credentials = pika.PlainCredentials("reader", "r")
+        # No entry for "staging": connection.open is refused with 530.
+        with self.assertRaises(pika.exceptions.ProbableAccessDeniedError) as caught:
+            pika.BlockingConnection(self.depot.params(credentials=credentials,
+                                                      virtual_host="staging"))
+        self.assertIn("(530) \"NOT_ALLOWED - access to vhost 'staging' refused for user 'reader'",
+                      str(caught.exception))
+        connection = pika.BlockingConnection(self.depot.params(credentials=credentials))
+        ch = connection.channel()
+        ch.queue_declare("reader.inbox")  # configure: ^reader\.
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            ch.queue_declare("other")
+        self.assertEqual(caught.exception.reply_code, 403)
+        self.assertEqual(caught.exception.reply_text,
+                         "ACCESS_REFUSED - access to queue 'other' in vhost '/' refused for user "
+                         "'reader'")
+        # write: ^$ matches nothing: publishing to the default exchange is refused.
+        ch = connection.channel()
+        ch.basic_publish("", "reader.inbox", b"x")
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
+            ch.queue_declare("reader.inbox", passive=True)
+        self.assertEqual(caught.exception.reply_code, 403)
+        self.assertIn("exchange 'amq.default'", caught.exception.reply_text)
+        # read: the queue may be consumed from; guest (no entries) may still do anything.
+        guest = pika.BlockingConnection(self.depot.params())
+        guest.channel().basic_publish("", "reader.inbox", b"for reader")
+        guest.close()
+        ch = connection.channel()
+        self.assertEqual(ch.basic_get("reader.inbox", auto_ack=True)[2], b"for reader")
+        connection.close()
+
+
 class DurabilityTest(unittest.TestCase):
     """Durable exchanges, queues and bindings survive a restart and a SIGKILL; others do not."""
 

@@ -234,6 +234,8 @@ class Session {
   awaitable<bool> on_channel_method(uint16_t channel, Method& method);
   // The reply to an exchange or queue method, or the error that closes the channel.
   Reply entity_method(Channel& channel, Method& method);
+  // The user's permissions for what `method` touches (403 when refused).
+  std::optional<ProtocolError> authorize(const Channel& channel, const Method& method) const;
   // basic.*, confirm.* and tx.* (tx.commit, which waits, is commit()).
   Reply basic_method(Channel& channel, Method& method);
   awaitable<Reply> commit(Channel& channel);
@@ -481,6 +483,13 @@ awaitable<bool> Session::handshake() {
   if (vhost_ == nullptr) {
     fail(protocol_error(ReplyCode::not_allowed,
                         fmt::format("vhost '{}' not found", open->virtual_host)));
+    co_await close_connection();
+    co_return false;
+  }
+  if (!service_->permissions().may_open(user_, open->virtual_host)) {
+    fail(protocol_error(
+        ReplyCode::not_allowed,
+        fmt::format("access to vhost '{}' refused for user '{}'", open->virtual_host, user_)));
     co_await close_connection();
     co_return false;
   }
@@ -1076,6 +1085,53 @@ void Session::release_channel(Channel& channel) {
   channel.tx_settles.clear();
 }
 
+// --- Permissions
+
+std::optional<ProtocolError> Session::authorize(const Channel& channel,
+                                                const Method& method) const {
+  using messaging::Access;
+  using messaging::Resource;
+  const messaging::Permissions& permissions = service_->permissions();
+  return std::visit(
+      [&](const auto& m) -> std::optional<ProtocolError> {
+        using T = std::decay_t<decltype(m)>;
+        std::vector<std::tuple<Access, Resource, std::string>> needs;
+        auto queue_named = [&](const std::string& name) {
+          return name.empty() ? channel.last_queue : name;
+        };
+        if constexpr (std::is_same_v<T, ExchangeDeclare>) {
+          if (!m.passive) needs.emplace_back(Access::configure, Resource::exchange, m.exchange);
+        } else if constexpr (std::is_same_v<T, ExchangeDelete>) {
+          needs.emplace_back(Access::configure, Resource::exchange, m.exchange);
+        } else if constexpr (std::is_same_v<T, QueueDeclare>) {
+          if (!m.passive && !m.queue.empty()) {
+            needs.emplace_back(Access::configure, Resource::queue, m.queue);
+          }
+        } else if constexpr (std::is_same_v<T, QueueDelete>) {
+          needs.emplace_back(Access::configure, Resource::queue, queue_named(m.queue));
+        } else if constexpr (std::is_same_v<T, QueuePurge> || std::is_same_v<T, BasicConsume> ||
+                             std::is_same_v<T, BasicGet>) {
+          needs.emplace_back(Access::read, Resource::queue, queue_named(m.queue));
+        } else if constexpr (std::is_same_v<T, QueueBind> || std::is_same_v<T, QueueUnbind>) {
+          needs.emplace_back(Access::write, Resource::queue, queue_named(m.queue));
+          needs.emplace_back(Access::read, Resource::exchange, m.exchange);
+        } else if constexpr (std::is_same_v<T, ExchangeBind> || std::is_same_v<T, ExchangeUnbind>) {
+          needs.emplace_back(Access::write, Resource::exchange, m.destination);
+          needs.emplace_back(Access::read, Resource::exchange, m.source);
+        } else if constexpr (std::is_same_v<T, BasicPublish>) {
+          needs.emplace_back(Access::write, Resource::exchange, m.exchange);
+        }
+        for (const auto& [access, resource, name] : needs) {
+          auto allowed = permissions.check(user_, vhost_->name(), access, resource, name);
+          if (!allowed) {
+            if constexpr (requires { T::kClassId; }) return domain_error(allowed.error(), m);
+          }
+        }
+        return std::nullopt;
+      },
+      method);
+}
+
 // --- basic, confirm and tx methods
 
 Session::Reply Session::basic_method(Channel& channel, Method& method) {
@@ -1327,7 +1383,9 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
   }
   const uint16_t class_id = std::visit([](const auto& m) { return m.kClassId; }, method);
   Reply reply;
-  if (std::holds_alternative<TxCommit>(method)) {
+  if (auto refused = authorize(channel, method)) {
+    reply = std::move(*refused);
+  } else if (std::holds_alternative<TxCommit>(method)) {
     auto committed = co_await commit(channel);
     reply = std::move(committed);
   } else if (class_id == kBasicClass || class_id == 85 || class_id == 90) {
@@ -1448,7 +1506,8 @@ AmqpService::AmqpService(AmqpOptions options, std::unique_ptr<messaging::Definit
     : options_(std::move(options)),
       definitions_(std::move(definitions)),
       store_(std::move(store)),
-      budget_(options_.resident_bytes) {
+      budget_(options_.resident_bytes),
+      permissions_(options_.permissions) {
   for (const std::string& name : options_.vhosts) {
     auto [it, added] = vhosts_.emplace(name, name);
     it->second.attach_journal(store_.get(), &budget_);

@@ -15,6 +15,7 @@
 
 #include "messaging/definitions.h"
 #include "messaging/message_store.h"
+#include "messaging/permissions.h"
 #include "messaging/vhost.h"
 #include "server/protocol_handler.h"
 
@@ -25,6 +26,8 @@ struct AmqpOptions {
   // User name -> password. guest/guest is there unless replaced, and (as in RabbitMQ) guest may
   // only connect from a loopback address.
   std::map<std::string, std::string> users = {{"guest", "guest"}};
+  // Users with entries here may open only the vhosts named, with those rights.
+  std::vector<messaging::PermissionEntry> permissions;
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat_seconds = 60;
@@ -75,6 +78,7 @@ class AmqpService {
   // nullptr when there is no such virtual host.
   messaging::VirtualHost* vhost(const std::string& name);
   bool authenticate(const std::string& user, const std::string& password, bool loopback) const;
+  const messaging::Permissions& permissions() const { return permissions_; }
   // Guards the virtual hosts (connections may run on several threads).
   std::mutex& mutex() { return mutex_; }
 
@@ -85,6 +89,7 @@ class AmqpService {
   std::unique_ptr<messaging::Definitions> definitions_;
   std::unique_ptr<messaging::MessageStore> store_;
   messaging::ResidentBudget budget_;
+  messaging::Permissions permissions_;
   // Declared after the journals so that they outlive the queues that refer to them.
   std::map<std::string, messaging::VirtualHost, std::less<>> vhosts_;
   std::mutex mutex_;
