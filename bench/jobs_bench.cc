@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 
 #include "bench/blocking_socket.h"
+#include "bench/measure.h"
 #include "bench/server_process.h"
 
 namespace depot::bench {
@@ -44,15 +45,6 @@ using namespace std::chrono_literals;
 constexpr std::string_view kQueue = "bench";
 // Longer than any server's blocking take (Faktory's FETCH blocks for 2 s).
 constexpr auto kReceiveTimeout = 10s;
-
-int64_t now_nanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-void fail(const std::string& what) {
-  throw std::runtime_error(what);
-}
 
 // One connection to a job server, used by one thread.
 class JobConnection {
@@ -296,32 +288,6 @@ struct Measurement {
   double server_cpu_us_per_job = 0;  // the server process's CPU time per job completed
 };
 
-// The stop flag a measurement's threads share, and the error that raised it first. Errors after
-// the stop (connections interrupted on purpose) are not kept.
-class StopFlag {
- public:
-  bool stopped() const { return stopped_; }
-  void stop() { stopped_ = true; }
-  // Runs `body`; an exception stops every thread and is kept if it came first.
-  void run(const std::function<void()>& body) {
-    try {
-      body();
-    } catch (const std::exception& e) {
-      std::lock_guard lock(mutex_);
-      if (!stopped_.exchange(true)) error_ = e.what();
-    }
-  }
-  std::string error() const {
-    std::lock_guard lock(mutex_);
-    return error_;
-  }
-
- private:
-  std::atomic<bool> stopped_{false};
-  mutable std::mutex mutex_;
-  std::string error_;
-};
-
 // Throws unless INFO on `port` counts `want` jobs waiting in the bench queue.
 void expect_waiting(uint16_t port, size_t want, std::string_view when) {
   size_t waiting = FaktoryConnection(port, "").queue_size(kQueue);
@@ -346,13 +312,6 @@ int64_t pushed_at(const std::string& job) {
 // Only a subdirectory of its own is emptied and removed: --dir may hold other things.
 std::filesystem::path work_dir(const JobsBenchOptions& options) {
   return options.dir / "depot-bench-jobs";
-}
-
-double percentile_ms(std::vector<int64_t>& samples, double fraction) {
-  if (samples.empty()) return 0;
-  auto index = static_cast<size_t>(fraction * static_cast<double>(samples.size() - 1));
-  std::nth_element(samples.begin(), samples.begin() + static_cast<ptrdiff_t>(index), samples.end());
-  return static_cast<double>(samples[index]) / 1e6;
 }
 
 Measurement measure(const Target& target, const LoadShape& shape, const JobsBenchOptions& options) {

@@ -95,9 +95,52 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->capture_default_str();
   iteration_->add_option("--depot", iteration_options_.depot_binary, "The depot binary to run")
       ->default_str("this one");
+
+  amqp_ = bench->add_subcommand(
+      "amqp",
+      "Publish and delivery rates and publish-to-deliver latency: depot's AMQP face against "
+      "rabbitmq-server, both driven by librabbitmq, each a fresh server on this machine");
+  amqp_
+      ->add_option("--dir", amqp_options_.dir,
+                   "Directory for the servers' data (in a subdirectory the bench removes)")
+      ->capture_default_str();
+  amqp_->add_option("--targets", amqp_options_.targets, "Systems to measure: depot, rabbitmq")
+      ->capture_default_str()
+      ->delimiter(',');
+  amqp_->add_option("--sizes", amqp_options_.sizes, "Message body sizes in bytes")
+      ->capture_default_str()
+      ->delimiter(',');
+  amqp_
+      ->add_option("--modes", amqp_options_.modes,
+                   "transient (no confirms), confirms (transient, confirmed in batches), "
+                   "persistent (durable queue, delivery_mode 2, confirmed in batches)")
+      ->capture_default_str()
+      ->delimiter(',');
+  amqp_
+      ->add_option("--queues", amqp_options_.queue_counts,
+                   "Queue counts, each with one publisher and one consumer")
+      ->capture_default_str()
+      ->delimiter(',');
+  amqp_->add_option("--seconds", amqp_options_.seconds, "Measured seconds per case")
+      ->capture_default_str();
+  amqp_->add_option("--warmup", amqp_options_.warmup_seconds, "Unmeasured seconds before each")
+      ->capture_default_str();
+  amqp_
+      ->add_option("--confirm-batch", amqp_options_.confirm_batch,
+                   "Publishes between waits for their confirms")
+      ->capture_default_str();
+  amqp_->add_option("--prefetch", amqp_options_.prefetch, "Consumers' prefetch count")
+      ->capture_default_str();
+  amqp_
+      ->add_option("--max-in-flight", amqp_options_.max_in_flight,
+                   "Publishers wait while this many messages are published and not delivered")
+      ->capture_default_str();
+  amqp_->add_option("--depot", amqp_options_.depot_binary, "The depot binary to measure")
+      ->default_str("this one");
 }
 
 int BenchCommand::run() const {
+  if (amqp_->parsed()) return bench::run_amqp_bench(amqp_options_);
   if (jobs_->parsed()) return bench::run_jobs_bench(jobs_options_);
   if (iteration_->parsed()) return bench::run_iteration_bench(iteration_options_);
   return bench::run_storage_bench(storage_options_);

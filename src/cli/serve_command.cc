@@ -1,6 +1,7 @@
 #include "cli/serve_command.h"
 
 #include <iostream>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -77,6 +78,14 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     options.vhosts = config.amqp_vhosts;
     options.users = config.amqp_users;
     (void)messaging::parse_permissions(config.amqp_permissions, options.permissions);
+    options.memory_limit = config.amqp_memory_limit;
+    if (options.memory_limit == 0) {
+      // RabbitMQ's default watermark: 40% of physical memory.
+      options.memory_limit = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                             static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) * 2 / 5;
+    }
+    options.disk_free_limit = config.amqp_disk_free_limit;
+    options.data_dir = context.data_dir.path();
     const auto definitions_dir = context.data_dir.path() / "messaging" / "definitions";
     auto definitions = messaging::Definitions::open(definitions_dir, &context.sync);
     if (!definitions) {

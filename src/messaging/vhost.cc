@@ -529,7 +529,7 @@ VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string>& queu
 }
 
 Outcome<VirtualHost::Published> VirtualHost::publish(const std::string& exchange,
-                                                     std::shared_ptr<Message> message) {
+                                                     const std::shared_ptr<Message>& message) {
   auto source = find_exchange(exchange);
   if (!source) return source.error();
   if (source.value()->internal) {

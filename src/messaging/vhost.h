@@ -117,7 +117,7 @@ class VirtualHost {
   };
   // basic.publish: routes and queues the message. 404 for a missing exchange, 403 for an
   // internal one.
-  Outcome<Published> publish(const std::string& exchange, std::shared_ptr<Message> message);
+  Outcome<Published> publish(const std::string& exchange, const std::shared_ptr<Message>& message);
 
   // basic.consume: 403 when another consumer holds the queue exclusively (or `exclusive` and the
   // queue has consumers). Nothing is delivered until dispatch() (the face first confirms the

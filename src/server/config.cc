@@ -123,6 +123,16 @@ ParseResult<void> apply_amqp_permissions(ServerConfig& config, std::string_view 
   return success();
 }
 
+ParseResult<void> apply_amqp_memory_limit(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.amqp_memory_limit, parse_size(text));
+  return success();
+}
+
+ParseResult<void> apply_amqp_disk_free_limit(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.amqp_disk_free_limit, parse_size(text));
+  return success();
+}
+
 ParseResult<void> apply_max_job_size(ServerConfig& config, std::string_view text) {
   DEPOT_TRY(config.max_job_size, parse_size(text));
   if (config.max_job_size == 0) return std::string("must be more than 0 bytes");
@@ -139,7 +149,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 16> all_settings = {{
+const std::array<Setting, 18> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -220,6 +230,23 @@ const std::array<Setting, 16> all_settings = {{
      [](const ServerConfig& c) {
        return c.amqp_permissions.empty() ? std::string("none") : c.amqp_permissions;
      }},
+    {"amqp_memory_limit", "--amqp-memory-limit", "DEPOT_AMQP_MEMORY_LIMIT", "amqp_memory_limit",
+     TomlKind::size, "SIZE",
+     "Memory alarm (RabbitMQ's vm_memory_high_watermark): while depot's resident memory is over "
+     "this, AMQP connections that publish are blocked (connection.blocked); 0 is 40% of RAM",
+     "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 2GiB)",
+     apply_amqp_memory_limit,
+     [](const ServerConfig& c) {
+       return c.amqp_memory_limit == 0 ? std::string("40% of RAM")
+                                       : format_size(c.amqp_memory_limit);
+     }},
+    {"amqp_disk_free_limit", "--amqp-disk-free-limit", "DEPOT_AMQP_DISK_FREE_LIMIT",
+     "amqp_disk_free_limit", TomlKind::size, "SIZE",
+     "Disk alarm (RabbitMQ's disk_free_limit): while the data directory's disk has less free "
+     "space than this, AMQP connections that publish are blocked",
+     "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 1GiB)",
+     apply_amqp_disk_free_limit,
+     [](const ServerConfig& c) { return format_size(c.amqp_disk_free_limit); }},
 }};
 
 // A setting's text and a description of where it came from, for error messages.

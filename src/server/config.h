@@ -55,7 +55,11 @@ struct ServerConfig {
   std::vector<std::string> amqp_vhosts = {"/"};
   // Per-user permissions ("USER VHOST CONFIGURE WRITE READ;..."); a user without entries may use
   // every vhost.
-  std::string amqp_permissions;                      // AMQP virtual hosts; "/" is always one
+  std::string amqp_permissions;
+  // AMQP resource alarms, as RabbitMQ's vm_memory_high_watermark and disk_free_limit: past either,
+  // publishing connections are blocked (connection.blocked) until it clears. 0: 40% of RAM.
+  uint64_t amqp_memory_limit = 0;
+  uint64_t amqp_disk_free_limit = 50ull << 20;       // AMQP virtual hosts; "/" is always one
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
   std::vector<PeriodicJob> periodic_jobs;  // only from the file: there is no flag or env form
 

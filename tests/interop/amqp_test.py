@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -733,6 +734,80 @@ class MessageDurabilityTest(unittest.TestCase):
                 self.assertEqual(bodies, [f"persistent-{i}".encode() for i in range(100, 200)])
                 self.assertEqual(ch.queue_declare("p-transient").method.message_count, 0)
                 connection.close()
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class ResourceAlarmTest(unittest.TestCase):
+    """Past --amqp-memory-limit, publishers are blocked (connection.blocked) until it clears."""
+
+    def test_a_memory_alarm_blocks_publishers_until_memory_is_freed(self):
+        depot = Depot()
+        try:
+            baseline = rss_bytes(depot.process.pid)
+            depot.extra = ["--amqp-memory-limit", str(baseline + (40 << 20))]
+            depot.restart()
+            events = []
+            alarmed = threading.Event()
+
+            def publish():
+                # 60 MiB held in RAM passes the limit. depot stops reading this connection at its
+                # next publish once the alarm is raised (part-way, or at the small message).
+                publisher = pika.BlockingConnection(depot.params())
+                publisher.add_on_connection_blocked_callback(
+                    lambda conn, frame: events.append(("blocked", frame.method.reason)))
+                publisher.add_on_connection_unblocked_callback(
+                    lambda conn, frame: events.append(("unblocked", None)))
+                ch = publisher.channel()
+                chunk = os.urandom(1 << 20)
+                for _ in range(60):
+                    ch.basic_publish("", "alarm-big", chunk)
+                alarmed.wait(timeout=20)
+                ch.basic_publish("", "alarm-small", b"after the alarm")
+                until = time.time() + 20
+                while len(events) < 2 and time.time() < until:
+                    publisher.sleep(0.1)
+                publisher.close()
+
+            observer = pika.BlockingConnection(depot.params())
+            och = observer.channel()
+            och.queue_declare("alarm-big")
+            och.queue_declare("alarm-small")
+            thread = threading.Thread(target=publish)
+            thread.start()
+            deadline = time.time() + 20
+            while "memory alarm:" not in depot.output():
+                self.assertLess(time.time(), deadline, depot.output())
+                time.sleep(0.05)
+            alarmed.set()
+            while "blocked while the memory alarm" not in depot.output():
+                self.assertLess(time.time(), deadline, depot.output())
+                time.sleep(0.05)
+            # A connection that does not publish is not blocked; consuming frees the memory.
+            self.assertEqual(och.queue_declare("alarm-small", passive=True).method.message_count, 0)
+            drained = 0
+            while thread.is_alive() and time.time() < deadline:
+                if och.basic_get("alarm-big", auto_ack=True)[0] is not None:
+                    drained += 1
+                else:
+                    observer.sleep(0.05)
+            thread.join(timeout=10)
+            self.assertFalse(thread.is_alive())
+            while och.basic_get("alarm-big", auto_ack=True)[0] is not None:
+                drained += 1
+            self.assertEqual(drained, 60)
+            self.assertEqual(och.basic_get("alarm-small", auto_ack=True)[2], b"after the alarm")
+            self.assertEqual(events, [("blocked", "low on memory"), ("unblocked", None)])
+            observer.close()
+            self.assertIn("the memory alarm has cleared", depot.output())
+        finally:
+            self.assertEqual(depot.stop(), 0)
 
 
 class AmqpToolsTest(DepotTestCase):

@@ -1,9 +1,11 @@
 #include "protocol/amqp/handler.h"
 
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <optional>
 #include <set>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -57,6 +59,7 @@ ProtocolError domain_error(const messaging::Error& e, const M&) {
 
 // Shared by the session and its heartbeat coroutine, which may outlive it by a moment.
 struct Liveness {
+  bool blocked = false;  // not reading, on purpose (a resource alarm): no heartbeat timeout
   Clock::time_point last_received = Clock::now();
   Clock::time_point last_sent = Clock::now();
   std::chrono::seconds interval{0};
@@ -71,6 +74,7 @@ FieldTable server_properties() {
       {"consumer_cancel_notify", {true}},
       {"authentication_failure_close", {true}},
       {"per_consumer_qos", {true}},
+      {"connection.blocked", {true}},
   };
   return {
       {"product", {std::string("depot")}},
@@ -116,6 +120,9 @@ struct SessionShared {
 
 // Deliveries waiting for the socket, per connection, before consumers stop taking more.
 constexpr size_t kMaxBacklog = 2000;
+// What the writer encodes per write: enough to amortise the write, bounded for large messages.
+constexpr size_t kWriteBatch = 256;
+constexpr uint64_t kWriteBatchBytes = 4ULL << 20;
 
 class Session;
 struct Channel;
@@ -241,7 +248,7 @@ class Session {
   awaitable<Reply> commit(Channel& channel);
   // A whole message arrived on `channel`.
   std::optional<ProtocolError> publish(Channel& channel, const BasicPublish& method,
-                                       std::shared_ptr<messaging::Message> message,
+                                       const std::shared_ptr<messaging::Message>& message,
                                        int64_t* wait_for);
   std::optional<ProtocolError> settle(Channel& channel, const TxSettle& settle);
   void requeue_unacked(Channel& channel);
@@ -251,6 +258,9 @@ class Session {
   void release_exclusive_queues();
   void track_confirm(Channel& channel, Confirm state, int64_t wait_for);
   awaitable<bool> wait_durable(int64_t id);
+  // While a resource alarm is in force, a publishing connection reads nothing more (RabbitMQ's
+  // flow control), telling the client with connection.blocked / unblocked when it asked to be.
+  awaitable<bool> wait_while_alarmed();
 
   std::shared_ptr<AmqpService> service_;
   server::Connection& conn_;
@@ -261,6 +271,7 @@ class Session {
   messaging::VirtualHost* vhost_ = nullptr;
   std::string user_;
   bool cancel_notify_ = false;
+  bool blocked_notify_ = false;
   std::map<uint16_t, std::unique_ptr<Channel>> channels_;
   uint64_t next_epoch_ = 1;
   Bytes out_;              // frames queued for flush()
@@ -434,6 +445,8 @@ awaitable<bool> Session::handshake() {
     if (const FieldTable* table = caps->as_table()) {
       const FieldValue* notify = find_field(*table, "consumer_cancel_notify");
       cancel_notify_ = notify != nullptr && notify->value == FieldValue{true}.value;
+      const FieldValue* blocked = find_field(*table, "connection.blocked");
+      blocked_notify_ = blocked != nullptr && blocked->value == FieldValue{true}.value;
     }
   }
 
@@ -517,7 +530,7 @@ void Session::start_heartbeats() {
           co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
           if (liveness->done || keep->closed()) break;
           const auto now = Clock::now();
-          if (now - liveness->last_received > 2 * liveness->interval) {
+          if (!liveness->blocked && now - liveness->last_received > 2 * liveness->interval) {
             spdlog::info("{}: no heartbeat from the client for {} s; closing", keep->name(),
                          2 * liveness->interval.count());
             keep->close();
@@ -755,9 +768,14 @@ void Session::start_writer() {
             shared->wake_posted = false;
             if (shared->done || keep->closed()) break;
             take_confirms(*shared, confirms);
-            while (!shared->outgoing.empty() && batch.size() < 256) {
+            uint64_t batch_bytes = 0;
+            while (!shared->outgoing.empty() && batch.size() < kWriteBatch &&
+                   batch_bytes < kWriteBatchBytes) {
               Outgoing& item = shared->outgoing.front();
-              if (shared->open_epochs.contains(item.epoch)) batch.push_back(std::move(item));
+              if (shared->open_epochs.contains(item.epoch)) {
+                batch_bytes += item.message.body_size;
+                batch.push_back(std::move(item));
+              }
               shared->outgoing.pop_front();
             }
             if (shared->backlog_full && shared->outgoing.size() < kMaxBacklog / 2) {
@@ -811,6 +829,7 @@ void Session::start_writer() {
           if (!frames.empty()) {
             liveness->last_sent = Clock::now();
             if (!co_await keep->write(frames)) break;
+            if (frames.capacity() > 2 * kWriteBatchBytes) Bytes().swap(frames);
           }
           if (!offer_again.empty()) {
             std::lock_guard lock(service->mutex());
@@ -874,7 +893,7 @@ awaitable<bool> Session::wait_durable(int64_t id) {
 }
 
 std::optional<ProtocolError> Session::publish(Channel& channel, const BasicPublish& method,
-                                              std::shared_ptr<messaging::Message> message,
+                                              const std::shared_ptr<messaging::Message>& message,
                                               int64_t* wait_for) {
   // With the service's mutex held.
   auto published = vhost_->publish(method.exchange, message);
@@ -985,7 +1004,7 @@ awaitable<bool> Session::on_content(OwnedFrame& frame) {
     co_return true;
   } else {
     std::lock_guard lock(service_->mutex());
-    refused = publish(channel, method, std::move(message), nullptr);
+    refused = publish(channel, method, message, nullptr);
   }
   if (refused) close_channel(channel, *refused);
   co_return co_await flush();
@@ -1135,8 +1154,8 @@ std::optional<ProtocolError> Session::authorize(const Channel& channel,
 // --- basic, confirm and tx methods
 
 Session::Reply Session::basic_method(Channel& channel, Method& method) {
-  auto not_allowed = [](std::string text, uint16_t class_id, uint16_t method_id) -> Reply {
-    return protocol_error(ReplyCode::precondition_failed, std::move(text), class_id, method_id);
+  auto not_allowed = [](const char* text, uint16_t class_id, uint16_t method_id) -> Reply {
+    return protocol_error(ReplyCode::precondition_failed, text, class_id, method_id);
   };
   return std::visit(
       [&](auto& m) -> Reply {
@@ -1298,8 +1317,7 @@ awaitable<Session::Reply> Session::commit(Channel& channel) {
   {
     std::lock_guard lock(service_->mutex());
     for (TxPublish& p : publishes) {
-      if (auto error = publish(channel, p.method, std::move(p.message), &wait_for))
-        co_return *error;
+      if (auto error = publish(channel, p.method, p.message, &wait_for)) co_return *error;
     }
     for (const TxSettle& how : settles) {
       if (auto error = settle(channel, how)) co_return *error;
@@ -1313,7 +1331,41 @@ awaitable<Session::Reply> Session::commit(Channel& channel) {
   co_return std::optional<Method>(TxCommitOk{});
 }
 
+awaitable<bool> Session::wait_while_alarmed() {
+  std::string reason;
+  {
+    std::lock_guard lock(service_->mutex());
+    reason = service_->alarm();
+  }
+  if (reason.empty()) co_return true;
+  spdlog::info("{}: blocked while the {} alarm is in force", conn_.name(), reason);
+  if (blocked_notify_) {
+    queue(0, ConnectionBlocked{{}, "low on " + reason});
+    if (!co_await flush()) co_return false;
+  }
+  liveness_->blocked = true;
+  asio::steady_timer timer(conn_.executor());
+  while (!reason.empty() && !conn_.closed() && !conn_.stopping()) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    std::lock_guard lock(service_->mutex());
+    reason = service_->alarm();
+  }
+  liveness_->blocked = false;
+  liveness_->last_received = Clock::now();
+  spdlog::info("{}: unblocked", conn_.name());
+  if (blocked_notify_) {
+    queue(0, ConnectionUnblocked{});
+    if (!co_await flush()) co_return false;
+  }
+  co_return !conn_.closed();
+}
+
 awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
+  if (std::holds_alternative<BasicPublish>(method) && !co_await wait_while_alarmed()) {
+    co_return false;
+  }
   auto found = channels_.find(number);
   if (std::holds_alternative<ChannelOpen>(method)) {
     if (found != channels_.end()) {
@@ -1580,8 +1632,41 @@ Result<void> AmqpService::close() {
   return success();
 }
 
+void AmqpService::check_alarms() {
+  // With mutex_ held.
+  std::string alarm;
+  if (options_.memory_limit > 0) {
+    if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+      unsigned long size = 0;
+      unsigned long resident = 0;
+      if (std::fscanf(statm, "%lu %lu", &size, &resident) == 2 &&
+          resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) > options_.memory_limit) {
+        alarm = "memory";
+      }
+      std::fclose(statm);
+    }
+  }
+  if (alarm.empty() && options_.disk_free_limit > 0 && !options_.data_dir.empty()) {
+    std::error_code ec;
+    auto space = std::filesystem::space(options_.data_dir, ec);
+    if (!ec && space.available < options_.disk_free_limit) alarm = "disk";
+  }
+  if (alarm != alarm_) {
+    if (alarm.empty()) {
+      spdlog::info("amqp: the {} alarm has cleared; publishers may go on", alarm_);
+    } else {
+      spdlog::warn("amqp: {} alarm: {}; connections that publish are blocked until it clears",
+                   alarm,
+                   alarm == "memory" ? "resident memory is over --amqp-memory-limit"
+                                     : "free disk space is under --amqp-disk-free-limit");
+    }
+    alarm_ = std::move(alarm);
+  }
+}
+
 void AmqpService::tick() {
   std::lock_guard lock(mutex_);
+  check_alarms();
   for (auto& [name, host] : vhosts_) {
     host.expire_messages();
     for (const std::string& queue : host.unused_queues()) {

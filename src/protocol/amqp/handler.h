@@ -5,6 +5,7 @@
 // recover, publisher confirms and transactions, over messaging::VirtualHost. Errors close the
 // channel (403, 404, 405, 406) or the connection (5xx) with RabbitMQ's reply codes and texts.
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,12 @@ struct AmqpOptions {
   uint64_t max_message_bytes = 128ULL << 20;
   // Bytes of queued message bodies kept in RAM; past it they are read back from the store.
   int64_t resident_bytes = 256LL << 20;
+  // Resource alarms (RabbitMQ's vm_memory_high_watermark and disk_free_limit): while depot's
+  // resident memory is over memory_limit (0: none) or `data_dir`'s disk has less free space than
+  // disk_free_limit, connections that publish are blocked.
+  uint64_t memory_limit = 0;
+  uint64_t disk_free_limit = 50ULL << 20;
+  std::filesystem::path data_dir;
 };
 
 // What every AMQP connection shares: the virtual hosts and the users.
@@ -79,17 +86,21 @@ class AmqpService {
   messaging::VirtualHost* vhost(const std::string& name);
   bool authenticate(const std::string& user, const std::string& password, bool loopback) const;
   const messaging::Permissions& permissions() const { return permissions_; }
+  // The resource alarm in force ("memory" or "disk"), or empty. Call with mutex() held.
+  const std::string& alarm() const { return alarm_; }
   // Guards the virtual hosts (connections may run on several threads).
   std::mutex& mutex() { return mutex_; }
 
  private:
   void tick();
+  void check_alarms();
 
   AmqpOptions options_;
   std::unique_ptr<messaging::Definitions> definitions_;
   std::unique_ptr<messaging::MessageStore> store_;
   messaging::ResidentBudget budget_;
   messaging::Permissions permissions_;
+  std::string alarm_;
   // Declared after the journals so that they outlive the queues that refer to them.
   std::map<std::string, messaging::VirtualHost, std::less<>> vhosts_;
   std::mutex mutex_;

@@ -1,0 +1,392 @@
+// `depot bench amqp`: one load generator on librabbitmq (rabbitmq-c, the C client RabbitMQ's own
+// perf tools are measured against) drives a fresh depot and a fresh rabbitmq-server in turn:
+// per queue one publisher and one consumer connection, the consumer with basic.qos prefetch and
+// multiple acks, the publisher with or without confirms (waited for in batches). Each message
+// carries its publish time; the consumer records publish-to-deliver latency.
+#include "bench/amqp_bench.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "bench/blocking_socket.h"
+#include "bench/measure.h"
+#include "bench/server_process.h"
+
+namespace depot::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr amqp_channel_t kChannel = 1;
+
+std::string reply_text(const amqp_rpc_reply_t& reply) {
+  switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "no reply";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      return amqp_error_string2(reply.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
+        return fmt::format(
+            "connection closed: {} {}", m->reply_code,
+            std::string_view(static_cast<const char*>(m->reply_text.bytes), m->reply_text.len));
+      }
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+        return fmt::format(
+            "channel closed: {} {}", m->reply_code,
+            std::string_view(static_cast<const char*>(m->reply_text.bytes), m->reply_text.len));
+      }
+      return "server exception";
+  }
+  return "unknown reply";
+}
+
+// One AMQP connection with channel 1 open, used by one thread.
+class Connection {
+ public:
+  explicit Connection(uint16_t port) : state_(amqp_new_connection()) {
+    amqp_socket_t* socket = amqp_tcp_socket_new(state_);
+    if (socket == nullptr) fail("amqp_tcp_socket_new failed");
+    if (int status = amqp_socket_open(socket, "127.0.0.1", port); status != AMQP_STATUS_OK) {
+      fail(fmt::format("cannot connect to 127.0.0.1:{}: {}", port, amqp_error_string2(status)));
+    }
+    check(amqp_login(state_, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest"), "login");
+    amqp_channel_open(state_, kChannel);
+    check(amqp_get_rpc_reply(state_), "channel.open");
+  }
+  ~Connection() {
+    amqp_channel_close(state_, kChannel, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(state_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  amqp_connection_state_t get() const { return state_; }
+
+  void check(const amqp_rpc_reply_t& reply, std::string_view what) const {
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL)
+      fail(fmt::format("{}: {}", what, reply_text(reply)));
+  }
+  void check_rpc(std::string_view what) const { check(amqp_get_rpc_reply(state_), what); }
+
+  void declare(const std::string& queue, bool durable) {
+    amqp_queue_declare(state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, durable ? 1 : 0, 0,
+                       0, amqp_empty_table);
+    check_rpc("queue.declare");
+  }
+  void remove(const std::string& queue) {
+    amqp_queue_delete(state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 0);
+    check_rpc("queue.delete");
+  }
+
+ private:
+  amqp_connection_state_t state_;
+};
+
+struct Case {
+  size_t size = 100;
+  std::string mode = "transient";
+  unsigned queues = 1;
+  std::string label() const { return fmt::format("{}B {} {}q", size, mode, queues); }
+};
+
+struct Result {
+  std::string target;
+  Case shape;
+  double published_per_second = 0;
+  double delivered_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+struct Target {
+  std::string name;
+  std::string description;
+  // Starts the server on `port` with its data under `data`.
+  std::function<std::unique_ptr<ServerProcess>(uint16_t port, const std::filesystem::path& data)>
+      start;
+};
+
+std::vector<Target> targets(const AmqpBenchOptions& options) {
+  const std::string depot = options.depot_binary.empty()
+                                ? std::filesystem::read_symlink("/proc/self/exe").string()
+                                : options.depot_binary.string();
+  return {
+      {"depot", "depot, fsync=always (persistent messages confirmed once on disk)",
+       [depot](uint16_t port, const std::filesystem::path& data) {
+         auto server = std::make_unique<ServerProcess>(
+             std::vector<std::string>{depot, "serve", "--data-dir", (data / "data").string(),
+                                      "--amqp-listen", fmt::format("127.0.0.1:{}", port),
+                                      "--jobs-listen", "off", "--http-listen", "off",
+                                      "--kafka-listen", "off", "--log-level", "warn"},
+             data / "server.log");
+         server->wait_listening(port);
+         return server;
+       }},
+      {"rabbitmq", "Debian's rabbitmq-server, its own node and data directory, default settings",
+       [](uint16_t port, const std::filesystem::path& data) {
+         // RabbitMQ takes its node's settings from the environment.
+         std::filesystem::create_directories(data);
+         const auto set = [](const char* name, const std::string& value) {
+           ::setenv(name, value.c_str(), 1);
+         };
+         set("HOME", data.string());  // the Erlang cookie goes here
+         set("RABBITMQ_NODENAME", fmt::format("depot-bench-{}@localhost", ::getpid()));
+         set("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1");
+         set("RABBITMQ_NODE_PORT", std::to_string(port));
+         set("RABBITMQ_DIST_PORT", std::to_string(free_loopback_port()));
+         set("RABBITMQ_MNESIA_BASE", (data / "mnesia").string());
+         set("RABBITMQ_LOG_BASE", (data / "log").string());
+         set("RABBITMQ_ENABLED_PLUGINS_FILE", (data / "enabled_plugins").string());
+         set("RABBITMQ_CONFIG_FILE", (data / "rabbitmq").string());
+         set("RABBITMQ_ADVANCED_CONFIG_FILE", (data / "advanced.config").string());
+         set("RABBITMQ_CONF_ENV_FILE", (data / "rabbitmq-env.conf").string());
+         set("RABBITMQ_PID_FILE", (data / "rabbitmq.pid").string());
+         if (std::FILE* plugins = std::fopen((data / "enabled_plugins").c_str(), "w")) {
+           std::fputs("[].\n", plugins);
+           std::fclose(plugins);
+         }
+         auto server = std::make_unique<ServerProcess>(
+             std::vector<std::string>{"/usr/lib/rabbitmq/bin/rabbitmq-server"},
+             data / "server.log");
+         server->wait_listening(port, 120s);
+         return server;
+       }},
+  };
+}
+
+Result measure(const Target& target, uint16_t port, const Case& shape,
+               const AmqpBenchOptions& options) {
+  const bool confirms = shape.mode != "transient";
+  const bool persistent = shape.mode == "persistent";
+  std::vector<std::string> queues;
+  {
+    Connection control(port);
+    for (unsigned i = 0; i < shape.queues; ++i) {
+      queues.push_back(fmt::format("bench-{}-{}-{}", shape.size, shape.mode, i));
+      control.remove(queues.back());
+      control.declare(queues.back(), persistent);
+    }
+  }
+  StopFlag stop;
+  std::atomic<bool> measuring{false};
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> delivered{0};
+  const size_t max_in_flight = std::max<size_t>(1, options.max_in_flight / shape.queues);
+  std::vector<std::unique_ptr<std::atomic<int64_t>>> in_flight;
+  std::vector<std::vector<int64_t>> latencies(shape.queues);
+  for (unsigned i = 0; i < shape.queues; ++i)
+    in_flight.push_back(std::make_unique<std::atomic<int64_t>>(0));
+
+  std::vector<std::thread> threads;
+  for (unsigned q = 0; q < shape.queues; ++q) {
+    threads.emplace_back([&, q] {
+      stop.run([&] {
+        Connection c(port);
+        amqp_basic_qos(c.get(), kChannel, 0, static_cast<uint16_t>(options.prefetch), 0);
+        c.check_rpc("basic.qos");
+        amqp_basic_consume(c.get(), kChannel, amqp_cstring_bytes(queues[q].c_str()),
+                           amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+        c.check_rpc("basic.consume");
+        const unsigned ack_every = std::max(1U, options.prefetch / 4);
+        unsigned unacked = 0;
+        uint64_t last_tag = 0;
+        while (!stop.stopped()) {
+          timeval timeout{0, 100'000};
+          amqp_envelope_t envelope;
+          amqp_maybe_release_buffers(c.get());
+          amqp_rpc_reply_t reply = amqp_consume_message(c.get(), &envelope, &timeout, 0);
+          if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+              reply.library_error == AMQP_STATUS_TIMEOUT) {
+            if (unacked > 0) {
+              amqp_basic_ack(c.get(), kChannel, last_tag, 1);
+              unacked = 0;
+            }
+            continue;
+          }
+          c.check(reply, "consume");
+          int64_t sent = 0;
+          if (envelope.message.body.len >= sizeof sent) {
+            std::memcpy(&sent, envelope.message.body.bytes, sizeof sent);
+          }
+          last_tag = envelope.delivery_tag;
+          amqp_destroy_envelope(&envelope);
+          in_flight[q]->fetch_sub(1, std::memory_order_relaxed);
+          if (measuring.load(std::memory_order_relaxed)) {
+            delivered.fetch_add(1, std::memory_order_relaxed);
+            latencies[q].push_back(now_nanos() - sent);
+          }
+          if (++unacked >= ack_every) {
+            if (amqp_basic_ack(c.get(), kChannel, last_tag, 1) != AMQP_STATUS_OK) fail("basic.ack");
+            unacked = 0;
+          }
+        }
+      });
+    });
+    threads.emplace_back([&, q] {
+      stop.run([&] {
+        Connection c(port);
+        if (confirms) {
+          amqp_confirm_select(c.get(), kChannel);
+          c.check_rpc("confirm.select");
+        }
+        std::string body(shape.size, 'x');
+        amqp_basic_properties_t properties{};
+        if (persistent) {
+          properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+          properties.delivery_mode = 2;
+        }
+        const amqp_bytes_t key = amqp_cstring_bytes(queues[q].c_str());
+        uint64_t next_tag = 1;
+        std::set<uint64_t> unconfirmed;
+        while (!stop.stopped()) {
+          const unsigned batch = confirms ? options.confirm_batch : 64;
+          for (unsigned i = 0; i < batch; ++i) {
+            while (in_flight[q]->load(std::memory_order_relaxed) >=
+                       static_cast<int64_t>(max_in_flight) &&
+                   !stop.stopped()) {
+              std::this_thread::sleep_for(50us);
+            }
+            int64_t now = now_nanos();
+            std::memcpy(body.data(), &now, std::min(sizeof now, body.size()));
+            amqp_bytes_t bytes{body.size(), body.data()};
+            if (amqp_basic_publish(c.get(), kChannel, amqp_empty_bytes, key, 0, 0, &properties,
+                                   bytes) != AMQP_STATUS_OK) {
+              fail("basic.publish failed");
+            }
+            in_flight[q]->fetch_add(1, std::memory_order_relaxed);
+            if (measuring.load(std::memory_order_relaxed)) {
+              published.fetch_add(1, std::memory_order_relaxed);
+            }
+            if (confirms) unconfirmed.insert(next_tag++);
+          }
+          // Wait for this batch's confirms.
+          while (confirms && !unconfirmed.empty()) {
+            amqp_frame_t frame;
+            timeval timeout{1, 0};
+            int status = amqp_simple_wait_frame_noblock(c.get(), &frame, &timeout);
+            if (status == AMQP_STATUS_TIMEOUT) {
+              if (stop.stopped()) break;
+              continue;
+            }
+            if (status != AMQP_STATUS_OK) fail("waiting for confirms failed");
+            if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+            if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) fail("a publish was nacked");
+            if (frame.payload.method.id != AMQP_BASIC_ACK_METHOD) continue;
+            const auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+            if (ack->multiple) {
+              unconfirmed.erase(unconfirmed.begin(), unconfirmed.upper_bound(ack->delivery_tag));
+            } else {
+              unconfirmed.erase(ack->delivery_tag);
+            }
+          }
+          amqp_maybe_release_buffers(c.get());
+        }
+      });
+    });
+  }
+  auto join = [&] {
+    stop.stop();
+    for (std::thread& t : threads)
+      t.join();
+    threads.clear();
+  };
+  std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup_seconds));
+  measuring = true;
+  const auto started = Clock::now();
+  const auto until = started + std::chrono::duration<double>(options.seconds);
+  while (Clock::now() < until && !stop.stopped()) {
+    std::this_thread::sleep_for(1s);
+    fmt::print(stderr, "  {} {}: {} delivered so far\n", target.name, shape.label(),
+               delivered.load());
+  }
+  measuring = false;
+  const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  join();
+  if (!stop.error().empty())
+    fail(fmt::format("{} {}: {}", target.name, shape.label(), stop.error()));
+  {
+    Connection control(port);
+    for (const std::string& queue : queues)
+      control.remove(queue);
+  }
+  std::vector<int64_t> all;
+  for (auto& samples : latencies)
+    all.insert(all.end(), samples.begin(), samples.end());
+  Result result{target.name, shape};
+  result.published_per_second = static_cast<double>(published.load()) / elapsed;
+  result.delivered_per_second = static_cast<double>(delivered.load()) / elapsed;
+  result.p50_ms = percentile_ms(all, 0.50);
+  result.p99_ms = percentile_ms(all, 0.99);
+  return result;
+}
+
+}  // namespace
+
+int run_amqp_bench(const AmqpBenchOptions& options) {
+  const std::filesystem::path work = options.dir / "depot-bench-amqp";
+  std::vector<Case> cases;
+  for (unsigned queues : options.queue_counts)
+    for (const std::string& mode : options.modes)
+      for (size_t size : options.sizes)
+        cases.push_back({size, mode, queues});
+  std::vector<Result> results;
+  try {
+    for (const Target& target : targets(options)) {
+      if (std::find(options.targets.begin(), options.targets.end(), target.name) ==
+          options.targets.end()) {
+        continue;
+      }
+      std::filesystem::remove_all(work / target.name);
+      const uint16_t port = free_loopback_port();
+      fmt::print(stderr, "starting {} ({})\n", target.name, target.description);
+      auto server = target.start(port, work / target.name);
+      for (const Case& shape : cases) {
+        results.push_back(measure(target, port, shape, options));
+        const Result& r = results.back();
+        fmt::print(stderr,
+                   "{:9} {:24} {:>9.0f} pub/s {:>9.0f} deliv/s  p50 {:7.2f} ms  p99 {:7.2f} ms\n",
+                   r.target, shape.label(), r.published_per_second, r.delivered_per_second,
+                   r.p50_ms, r.p99_ms);
+      }
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "depot bench amqp: {}\n", e.what());
+    return 1;
+  }
+  fmt::print(
+      "| case | target | published/s | delivered/s | p50 ms | p99 ms "
+      "|\n|---|---|---|---|---|---|\n");
+  for (const Result& r : results) {
+    fmt::print("| {} | {} | {:.0f} | {:.0f} | {:.2f} | {:.2f} |\n", r.shape.label(), r.target,
+               r.published_per_second, r.delivered_per_second, r.p50_ms, r.p99_ms);
+  }
+  fmt::print("\nRatios, depot / rabbitmq (goal: delivery >= 2x, p99 lower):\n");
+  for (const Result& d : results) {
+    if (d.target != "depot") continue;
+    for (const Result& r : results) {
+      if (r.target != "rabbitmq" || r.shape.label() != d.shape.label()) continue;
+      fmt::print("  {:24} delivery {:5.2f}x  p99 {:.2f} vs {:.2f} ms\n", d.shape.label(),
+                 r.delivered_per_second > 0 ? d.delivered_per_second / r.delivered_per_second : 0,
+                 d.p99_ms, r.p99_ms);
+    }
+  }
+  return 0;
+}
+
+}  // namespace depot::bench

@@ -1,0 +1,58 @@
+#pragma once
+// What the load generators share: a clock, a stop flag for their threads, percentiles.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace depot::bench {
+
+inline int64_t now_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] inline void fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
+
+// The stop flag a measurement's threads share, and the error that raised it first. Errors after
+// the stop (connections interrupted on purpose) are not kept.
+class StopFlag {
+ public:
+  bool stopped() const { return stopped_; }
+  void stop() { stopped_ = true; }
+  // Runs `body`; an exception stops every thread and is kept if it came first.
+  void run(const std::function<void()>& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mutex_);
+      if (!stopped_.exchange(true)) error_ = e.what();
+    }
+  }
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex mutex_;
+  std::string error_;
+};
+
+inline double percentile_ms(std::vector<int64_t>& samples, double fraction) {
+  if (samples.empty()) return 0;
+  auto index = static_cast<size_t>(fraction * static_cast<double>(samples.size() - 1));
+  std::nth_element(samples.begin(), samples.begin() + static_cast<ptrdiff_t>(index), samples.end());
+  return static_cast<double>(samples[index]) / 1e6;
+}
+
+}  // namespace depot::bench
