@@ -129,6 +129,7 @@ std::vector<Target> targets(const AmqpBenchOptions& options) {
   return {
       {"depot", "depot, fsync=always (persistent messages confirmed once on disk)",
        [depot](uint16_t port, const std::filesystem::path& data) {
+         std::filesystem::create_directories(data);
          auto server = std::make_unique<ServerProcess>(
              std::vector<std::string>{depot, "serve", "--data-dir", (data / "data").string(),
                                       "--amqp-listen", fmt::format("127.0.0.1:{}", port),

@@ -441,6 +441,10 @@ Result<size_t> Log::enforce_retention() {
       it = segments_.erase(it);
     }
   }
+  return remove_segments(doomed);
+}
+
+Result<size_t> Log::remove_segments(const std::vector<std::shared_ptr<Segment>>& doomed) {
   for (const auto& segment : doomed)
     DEPOT_TRY(segment->remove_files());
   if (!doomed.empty()) DEPOT_TRY(fs_.sync_directory(options_.dir));
@@ -460,10 +464,7 @@ Result<size_t> Log::delete_before(int64_t offset) {
       it = segments_.erase(it);
     }
   }
-  for (const auto& segment : doomed)
-    DEPOT_TRY(segment->remove_files());
-  if (!doomed.empty()) DEPOT_TRY(fs_.sync_directory(options_.dir));
-  return doomed.size();
+  return remove_segments(doomed);
 }
 
 Result<void> Log::close() {

@@ -119,6 +119,8 @@ class Log : public std::enable_shared_from_this<Log> {
   explicit Log(Options options);
   Result<void> load();
   Result<void> roll_locked();
+  // Deletes the files of segments already taken out of segments_; returns how many.
+  Result<size_t> remove_segments(const std::vector<std::shared_ptr<Segment>>& doomed);
   std::shared_ptr<Segment> segment_for_locked(int64_t offset) const;
   // Waiters that a sync covered, to be told how it went.
   struct Completions {

@@ -89,7 +89,9 @@ class DepotTestCase(unittest.TestCase):
         assert code == 0, f"depot exited {code}:\n{output}"
 
 
-class PikaTest(DepotTestCase):
+class PikaTestCase(DepotTestCase):
+    """A pika connection and channel for each test."""
+
     def setUp(self):
         self.connection = pika.BlockingConnection(self.depot.params())
         self.channel = self.connection.channel()
@@ -97,6 +99,9 @@ class PikaTest(DepotTestCase):
     def tearDown(self):
         if self.connection.is_open:
             self.connection.close()
+
+
+class PikaTest(PikaTestCase):
 
     def closed_with(self, code, call):
         with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as caught:
@@ -334,6 +339,44 @@ class WireTest(DepotTestCase):
             self.assertEqual(struct.unpack(">H", reply[11:13])[0], 501)
             self.assertIn(b"FRAME_ERROR", reply)
 
+    def publish_frames(self, queue, body, declared_size=None):
+        method = frame(1, 1, struct.pack(">HHH", 60, 40, 0) + shortstr(b"") + shortstr(queue)
+                       + b"\0")
+        header = frame(2, 1, struct.pack(">HHQH", 60, 0, declared_size or len(body), 0))
+        return method + header + frame(3, 1, body)
+
+    def test_a_client_that_vanishes_mid_message_leaves_nothing_half_queued(self):
+        connection = pika.BlockingConnection(self.depot.params())
+        ch = connection.channel()
+        ch.queue_declare("wire-q")
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            handshake(s, heartbeat=0)
+            s.sendall(frame(1, 1, struct.pack(">HH", 20, 10) + b"\0"))  # channel.open
+            read_frame(s)
+            s.sendall(self.publish_frames(b"wire-q", b"whole"))
+            # The next message: its header says 100 bytes, 10 come, then the socket closes
+            # mid-frame.
+            partial = self.publish_frames(b"wire-q", b"0123456789", declared_size=100)
+            s.sendall(partial[:-4])
+        deadline = time.time() + 5
+        while ch.queue_declare("wire-q", passive=True).method.message_count != 1:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        time.sleep(0.2)
+        self.assertEqual(ch.queue_declare("wire-q", passive=True).method.message_count, 1)
+        self.assertEqual(ch.basic_get("wire-q", auto_ack=True)[2], b"whole")
+        connection.close()
+
+    def test_a_body_longer_than_its_header_says_is_a_frame_error(self):
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            handshake(s, heartbeat=0)
+            s.sendall(frame(1, 1, struct.pack(">HH", 20, 10) + b"\0"))
+            read_frame(s)
+            s.sendall(self.publish_frames(b"wire-q2", b"too long", declared_size=3))
+            kind, channel, payload = read_frame(s)
+            self.assertEqual(struct.unpack(">HHH", payload[:6]), (10, 50, 501))
+            self.assertIn(b"the header said 3", payload)
+
 
 def frame(kind, channel, payload):
     return struct.pack(">BHI", kind, channel, len(payload)) + payload + b"\xce"
@@ -409,16 +452,8 @@ class HeartbeatAndShutdownTest(unittest.TestCase):
             self.assertEqual(self.depot.process.wait(timeout=10), 0)
 
 
-class MessagingTest(DepotTestCase):
+class MessagingTest(PikaTestCase):
     """Messages through pika: routing, acks, requeues, confirms, transactions, TTL, DLX."""
-
-    def setUp(self):
-        self.connection = pika.BlockingConnection(self.depot.params())
-        self.channel = self.connection.channel()
-
-    def tearDown(self):
-        if self.connection.is_open:
-            self.connection.close()
 
     def drain(self, queue, channel=None):
         ch = channel or self.channel
