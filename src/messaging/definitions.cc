@@ -123,8 +123,8 @@ bool Definitions::durable_binding(const VirtualHost& vhost, const Binding& bindi
   return source && destination;
 }
 
-Result<void> Definitions::write(const std::vector<Change>& changes) {
-  if (changes.empty()) return success();
+Result<int64_t> Definitions::write(const std::vector<Change>& changes) {
+  if (changes.empty()) return int64_t{-1};
   storage::RecordBatchBuilder builder;
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
@@ -135,18 +135,18 @@ Result<void> Definitions::write(const std::vector<Change>& changes) {
     builder.add(as_bytes(c.key), value, now_ms);
   }
   Bytes batch = builder.build();
-  DEPOT_TRY(log_->append_and_wait(batch));
-  return success();
+  DEPOT_TRY(auto appended, log_->append(batch));
+  return appended.last_offset;
 }
 
-Result<void> Definitions::exchange_declared(const VirtualHost& vhost, const std::string& name) {
-  if (!durable_exchange(vhost, name)) return success();
+Result<int64_t> Definitions::exchange_declared(const VirtualHost& vhost, const std::string& name) {
+  if (!durable_exchange(vhost, name)) return int64_t{-1};
   return write({{key_for(Kind::exchange, vhost.name(), name),
                  encode_exchange(vhost.name(), name, *vhost.router().exchange(name))}});
 }
 
-Result<void> Definitions::deleted(const std::string& vhost, const std::string& entity_key,
-                                  const std::vector<Binding>& bindings) {
+Result<int64_t> Definitions::deleted(const std::string& vhost, const std::string& entity_key,
+                                     const std::vector<Binding>& bindings) {
   std::vector<Change> changes;
   changes.reserve(bindings.size() + 1);
   for (const Binding& b : bindings)
@@ -155,28 +155,28 @@ Result<void> Definitions::deleted(const std::string& vhost, const std::string& e
   return write(changes);
 }
 
-Result<void> Definitions::exchange_deleted(const VirtualHost& vhost, const std::string& name,
-                                           const std::vector<Binding>& bindings) {
+Result<int64_t> Definitions::exchange_deleted(const VirtualHost& vhost, const std::string& name,
+                                              const std::vector<Binding>& bindings) {
   return deleted(vhost.name(), key_for(Kind::exchange, vhost.name(), name), bindings);
 }
 
-Result<void> Definitions::queue_declared(const VirtualHost& vhost, const std::string& name) {
-  if (!durable_queue(vhost, name)) return success();
+Result<int64_t> Definitions::queue_declared(const VirtualHost& vhost, const std::string& name) {
+  if (!durable_queue(vhost, name)) return int64_t{-1};
   return write({{key_for(Kind::queue, vhost.name(), name),
                  encode_queue(vhost.name(), name, *vhost.queue(name))}});
 }
 
-Result<void> Definitions::queue_deleted(const VirtualHost& vhost, const std::string& name,
-                                        const std::vector<Binding>& bindings) {
+Result<int64_t> Definitions::queue_deleted(const VirtualHost& vhost, const std::string& name,
+                                           const std::vector<Binding>& bindings) {
   return deleted(vhost.name(), key_for(Kind::queue, vhost.name(), name), bindings);
 }
 
-Result<void> Definitions::bound(const VirtualHost& vhost, const Binding& binding) {
-  if (!durable_binding(vhost, binding)) return success();
+Result<int64_t> Definitions::bound(const VirtualHost& vhost, const Binding& binding) {
+  if (!durable_binding(vhost, binding)) return int64_t{-1};
   return write({{binding_key(vhost.name(), binding), encode_binding(vhost.name(), binding)}});
 }
 
-Result<void> Definitions::unbound(const VirtualHost& vhost, const Binding& binding) {
+Result<int64_t> Definitions::unbound(const VirtualHost& vhost, const Binding& binding) {
   return write({{binding_key(vhost.name(), binding), {}}});
 }
 

@@ -27,17 +27,23 @@ class Definitions {
   // longer configured), every definition the log holds. Returns how many were restored.
   Result<size_t> restore(const std::function<VirtualHost*(const std::string& vhost)>& vhost_for);
 
-  // What a successful operation changed, to be recorded when durable. Each returns once the
-  // records are durable under the fsync policy (declares are rare; the wait is short).
-  Result<void> exchange_declared(const VirtualHost& vhost, const std::string& name);
+  // What a successful operation changed. Each appends its records and returns the offset to
+  // pass to when_durable() before telling the client (-1 when nothing needed writing), so that
+  // no thread waits for the disk.
+  Result<int64_t> exchange_declared(const VirtualHost& vhost, const std::string& name);
   // `bindings` are those that went with the exchange (taken before it was deleted).
-  Result<void> exchange_deleted(const VirtualHost& vhost, const std::string& name,
+  Result<int64_t> exchange_deleted(const VirtualHost& vhost, const std::string& name,
+                                   const std::vector<Binding>& bindings);
+  Result<int64_t> queue_declared(const VirtualHost& vhost, const std::string& name);
+  Result<int64_t> queue_deleted(const VirtualHost& vhost, const std::string& name,
                                 const std::vector<Binding>& bindings);
-  Result<void> queue_declared(const VirtualHost& vhost, const std::string& name);
-  Result<void> queue_deleted(const VirtualHost& vhost, const std::string& name,
-                             const std::vector<Binding>& bindings);
-  Result<void> bound(const VirtualHost& vhost, const Binding& binding);
-  Result<void> unbound(const VirtualHost& vhost, const Binding& binding);
+  Result<int64_t> bound(const VirtualHost& vhost, const Binding& binding);
+  Result<int64_t> unbound(const VirtualHost& vhost, const Binding& binding);
+
+  // Calls `done` once `offset` is durable under the fsync policy (on a sync thread, or at once).
+  void when_durable(int64_t offset, storage::Log::DurableCallback done) {
+    log_->when_durable(offset, std::move(done));
+  }
 
   // Whether an entity is kept across restarts.
   static bool durable_exchange(const VirtualHost& vhost, const std::string& name);
@@ -52,10 +58,10 @@ class Definitions {
     std::optional<Bytes> value;  // nullopt: a tombstone
   };
   explicit Definitions(std::shared_ptr<storage::Log> log) : log_(std::move(log)) {}
-  Result<void> write(const std::vector<Change>& changes);
+  Result<int64_t> write(const std::vector<Change>& changes);
   // Tombstones for an entity and the bindings that went with it, in one batch.
-  Result<void> deleted(const std::string& vhost, const std::string& entity_key,
-                       const std::vector<Binding>& bindings);
+  Result<int64_t> deleted(const std::string& vhost, const std::string& entity_key,
+                          const std::vector<Binding>& bindings);
 
   std::shared_ptr<storage::Log> log_;
 };

@@ -9,6 +9,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -239,8 +240,9 @@ class Session {
   awaitable<bool> on_frame(OwnedFrame& frame);
   awaitable<bool> on_content(OwnedFrame& frame);
   awaitable<bool> on_channel_method(uint16_t channel, Method& method);
-  // The reply to an exchange or queue method, or the error that closes the channel.
-  Reply entity_method(Channel& channel, Method& method);
+  // The reply to an exchange or queue method, or the error that closes the channel. A change to
+  // durable definitions sets `durable_at`: the reply waits until the journal has it on disk.
+  Reply entity_method(Channel& channel, Method& method, int64_t& durable_at);
   // The user's permissions for what `method` touches (403 when refused).
   std::optional<ProtocolError> authorize(const Channel& channel, const Method& method) const;
   // basic.*, confirm.* and tx.* (tx.commit, which waits, is commit()).
@@ -257,7 +259,10 @@ class Session {
   void cancel_consumer(ChannelConsumer& consumer);
   void release_exclusive_queues();
   void track_confirm(Channel& channel, Confirm state, int64_t wait_for);
-  awaitable<bool> wait_durable(int64_t id);
+  // Until `id` of `journal` (the message store or the definitions) is durable; false if it
+  // cannot be made so.
+  template <class Journal>
+  awaitable<bool> wait_durable(Journal& journal, int64_t id);
   // While a resource alarm is in force, a publishing connection reads nothing more (RabbitMQ's
   // flow control), telling the client with connection.blocked / unblocked when it asked to be.
   awaitable<bool> wait_while_alarmed();
@@ -555,7 +560,7 @@ void Session::release_exclusive_queues() {
   }
 }
 
-Session::Reply Session::entity_method(Channel& channel, Method& method) {
+Session::Reply Session::entity_method(Channel& channel, Method& method, int64_t& durable_at) {
   const messaging::OwnerId owner = conn_.id();
   std::lock_guard lock(service_->mutex());
   messaging::VirtualHost& vhost = *vhost_;
@@ -567,8 +572,12 @@ Session::Reply Session::entity_method(Channel& channel, Method& method) {
   using messaging::Definitions;
   using messaging::Destination;
   // A change that could not be journaled: the client must not believe it durable.
-  auto journaled = [&](const Result<void>& written, const auto& m) -> std::optional<ProtocolError> {
-    if (written) return std::nullopt;
+  auto journaled = [&](const Result<int64_t>& written,
+                       const auto& m) -> std::optional<ProtocolError> {
+    if (written) {
+      durable_at = std::max(durable_at, written.value());
+      return std::nullopt;
+    }
     using M = std::decay_t<decltype(m)>;
     spdlog::error("{}: cannot journal a definition: {}", conn_.name(), written.error().message());
     return protocol_error(
@@ -786,6 +795,9 @@ void Session::start_writer() {
           }
           if (batch.empty() && confirms.empty() && offer_again.empty()) {
             co_await shared->wake_event.wait();
+            // Let the handlers already waiting run first (other connections' publishes): what
+            // they deliver here goes out in the same write instead of one write per message.
+            co_await asio::post(keep->executor(), asio::use_awaitable);
             continue;
           }
           frames.clear();
@@ -877,11 +889,12 @@ void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
       });
 }
 
-awaitable<bool> Session::wait_durable(int64_t id) {
+template <class Journal>
+awaitable<bool> Session::wait_durable(Journal& journal, int64_t id) {
   auto timer =
       std::make_shared<asio::steady_timer>(conn_.executor(), asio::steady_timer::time_point::max());
   auto ok = std::make_shared<bool>(false);
-  service_->store()->when_durable(id, [timer, ok, executor = conn_.executor()](std::error_code ec) {
+  journal.when_durable(id, [timer, ok, executor = conn_.executor()](std::error_code ec) {
     asio::post(executor, [timer, ok, ec] {
       *ok = !ec;
       timer->cancel();
@@ -1323,7 +1336,8 @@ awaitable<Session::Reply> Session::commit(Channel& channel) {
       if (auto error = settle(channel, how)) co_return *error;
     }
   }
-  if (wait_for >= 0 && service_->store() != nullptr && !co_await wait_durable(wait_for)) {
+  if (wait_for >= 0 && service_->store() != nullptr &&
+      !co_await wait_durable(*service_->store(), wait_for)) {
     co_return protocol_error(ReplyCode::internal_error,
                              "the transaction's messages could not be made durable",
                              TxCommit::kClassId, TxCommit::kMethodId);
@@ -1443,7 +1457,13 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
   } else if (class_id == kBasicClass || class_id == 85 || class_id == 90) {
     reply = basic_method(channel, method);
   } else {
-    reply = entity_method(channel, method);
+    int64_t durable_at = -1;
+    reply = entity_method(channel, method, durable_at);
+    if (durable_at >= 0 && std::holds_alternative<std::optional<Method>>(reply) &&
+        !co_await wait_durable(*service_->definitions(), durable_at)) {
+      reply = protocol_error(ReplyCode::internal_error,
+                             "the definition could not be made durable on disk");
+    }
   }
   if (auto* error = std::get_if<ProtocolError>(&reply)) {
     if (closes_connection(error->code)) {

@@ -73,7 +73,9 @@ class AmqpService {
 
   struct DeletedQueue {
     uint32_t messages = 0;
-    Result<void> journaled = success();  // failed: the deletion may come back after a restart
+    // The definitions journal's offset to wait for (-1: nothing written); an error means the
+    // deletion may come back after a restart.
+    Result<int64_t> journaled = int64_t{-1};
   };
   // Deletes a queue (queue.delete, x-expires, auto-delete) and journals that when it was durable.
   // Call with mutex() held.
