@@ -52,15 +52,17 @@ Connection::Connection(tcp::socket socket, std::string face, ConnectionOptions o
 
 void Connection::consume(std::size_t n) {
   read_begin_ += std::min(n, read_end_ - read_begin_);
-  if (read_begin_ == read_end_) {
-    read_begin_ = read_end_ = 0;
-    if (read_buffer_.size() > kKeepReadBuffer) std::vector<std::byte>().swap(read_buffer_);
-  }
 }
 
 // Makes space after read_end_: first by moving unconsumed bytes to the front, then by growing up
 // to max_read_buffer. False when the buffer is full of one unfinished request.
 bool Connection::make_read_room() {
+  if (read_begin_ == read_end_) {
+    // Everything was consumed: start over at the front, and give back a buffer that one large
+    // request grew.
+    read_begin_ = read_end_ = 0;
+    if (read_buffer_.size() > kKeepReadBuffer) std::vector<std::byte>().swap(read_buffer_);
+  }
   if (read_end_ < read_buffer_.size()) return true;
   if (read_begin_ > 0) {
     std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, read_end_ - read_begin_);
@@ -112,13 +114,18 @@ asio::awaitable<Result<void>> Connection::read_at_least(std::size_t n) {
 }
 
 asio::awaitable<Result<void>> Connection::write(ByteSpan bytes) {
+  Bytes copy(bytes.begin(), bytes.end());
+  co_return co_await write(std::move(copy));
+}
+
+asio::awaitable<Result<void>> Connection::write(Bytes&& bytes) {
   while (!closed_ && queued_bytes_ > 0 && queued_bytes_ + bytes.size() > options_.max_write_queue) {
     co_await queue_changed_.wait();
   }
   if (closed_) co_return make_error_code(errc::connection_closed);
   if (bytes.empty()) co_return success();
-  write_queue_.emplace_back(bytes.begin(), bytes.end());
   queued_bytes_ += bytes.size();
+  write_queue_.push_back(std::move(bytes));
   queue_changed_.notify_all();
   co_return success();
 }

@@ -47,7 +47,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- Reading
   // Bytes received and not yet consumed.
   ByteSpan buffered() const { return {read_buffer_.data() + read_begin_, read_end_ - read_begin_}; }
-  // Drops the first n buffered bytes (a request the face has handled).
+  // Drops the first n buffered bytes (a request the face has handled). They stay in place, so
+  // views of them remain valid, until the next read_some().
   void consume(std::size_t n);
   // Waits for more bytes and appends them to buffered(); returns how many arrived. Errors
   // (errc in server/errc.h): request_too_large when max_read_buffer bytes are already buffered;
@@ -61,6 +62,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues bytes for the peer. Waits first while the queue holds more than max_write_queue bytes
   // (a single larger write is queued alone). Fails with connection_closed.
   boost::asio::awaitable<Result<void>> write(ByteSpan bytes);
+  // The same, taking the buffer instead of copying it.
+  boost::asio::awaitable<Result<void>> write(Bytes&& bytes);
   boost::asio::awaitable<Result<void>> write(std::string_view text) {
     return write(as_bytes(text));
   }

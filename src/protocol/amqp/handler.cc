@@ -31,12 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kCloseOkWait = std::chrono::seconds(5);
 
-struct OwnedFrame {
-  FrameType type = FrameType::heartbeat;
-  uint16_t channel = 0;
-  Bytes payload;
-};
-
 ReplyCode reply_code(messaging::ErrorKind kind) {
   switch (kind) {
     case messaging::ErrorKind::not_found:
@@ -223,7 +217,9 @@ class Session {
   // GCC 12 destroys temporaries in a co_await expression twice, so nothing with a destructor is
   // built inside one here: methods are queued (queue()) and then sent (flush()), and errors are
   // named (closing_) before the coroutine that sends them is awaited.
-  awaitable<std::optional<OwnedFrame>> next_frame();
+  // The next frame, already consumed from the read buffer: its payload stays valid until the
+  // next read, so it is decoded (or a body appended) before anything reads again.
+  awaitable<std::optional<Frame>> next_frame();
   void queue(uint16_t channel, const Method& method);
   // A method with content (basic.deliver, get-ok, return): method, header and body frames.
   void queue_content(uint16_t channel, const Method& method, const messaging::Message& message);
@@ -237,8 +233,8 @@ class Session {
   void start_heartbeats();
   void start_writer();
   // False once the connection is to end.
-  awaitable<bool> on_frame(OwnedFrame& frame);
-  awaitable<bool> on_content(OwnedFrame& frame);
+  awaitable<bool> on_frame(const Frame& frame);
+  awaitable<bool> on_content(const Frame& frame);
   awaitable<bool> on_channel_method(uint16_t channel, Method& method);
   // The reply to an exchange or queue method, or the error that closes the channel. A change to
   // durable definitions sets `durable_at`: the reply waits until the journal has it on disk.
@@ -283,14 +279,12 @@ class Session {
   ProtocolError closing_;  // what close_connection() sends
 };
 
-awaitable<std::optional<OwnedFrame>> Session::next_frame() {
+awaitable<std::optional<Frame>> Session::next_frame() {
   for (;;) {
     FrameScan scan = scan_frame(conn_.buffered(), frame_max_);
     if (scan.status == FrameScan::Status::frame) {
-      OwnedFrame frame{scan.frame.type, scan.frame.channel,
-                       Bytes(scan.frame.payload.begin(), scan.frame.payload.end())};
-      conn_.consume(scan.size);
-      co_return frame;
+      conn_.consume(scan.size);  // the bytes stay where they are until the next read
+      co_return scan.frame;
     }
     if (scan.status == FrameScan::Status::error) {
       spdlog::info("{}: {}", conn_.name(), scan.error.text);
@@ -321,7 +315,7 @@ awaitable<bool> Session::flush() {
   Bytes frames;
   frames.swap(out_);
   liveness_->last_sent = Clock::now();
-  co_return static_cast<bool>(co_await conn_.write(frames));
+  co_return static_cast<bool>(co_await conn_.write(std::move(frames)));
 }
 
 // connection.close, then wait (bounded) for close-ok, ignoring everything else, as the spec says.
@@ -840,8 +834,8 @@ void Session::start_writer() {
           }
           if (!frames.empty()) {
             liveness->last_sent = Clock::now();
-            if (!co_await keep->write(frames)) break;
-            if (frames.capacity() > 2 * kWriteBatchBytes) Bytes().swap(frames);
+            if (!co_await keep->write(std::move(frames))) break;
+            frames = Bytes();  // handed over: start a new one
           }
           if (!offer_again.empty()) {
             std::lock_guard lock(service->mutex());
@@ -925,7 +919,7 @@ std::optional<ProtocolError> Session::publish(Channel& channel, const BasicPubli
   return std::nullopt;
 }
 
-awaitable<bool> Session::on_content(OwnedFrame& frame) {
+awaitable<bool> Session::on_content(const Frame& frame) {
   auto found = channels_.find(frame.channel);
   if (found == channels_.end()) {
     fail(protocol_error(
@@ -1489,7 +1483,7 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
   co_return true;
 }
 
-awaitable<bool> Session::on_frame(OwnedFrame& frame) {
+awaitable<bool> Session::on_frame(const Frame& frame) {
   if (frame.type == FrameType::heartbeat) {
     if (frame.channel != 0) {
       fail(protocol_error(ReplyCode::frame_error, "heartbeat frame on a channel other than 0"));
