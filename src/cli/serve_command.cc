@@ -12,6 +12,7 @@
 #include "protocol/faktory/handler.h"
 #include "protocol/faktory/job_json.h"
 #include "protocol/http/handler.h"
+#include "protocol/kafka/handler.h"
 #include "server/config.h"
 #include "server/serve.h"
 
@@ -119,6 +120,30 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
       }
     });
     DEPOT_TRY(server.register_face("amqp", std::make_shared<amqp::AmqpHandler>(service)));
+  }
+  if (config.kafka_listen) {
+    eventlog::TopicStoreOptions topics_options;
+    topics_options.dir = context.data_dir.path() / "eventlog";
+    topics_options.sync = &context.sync;
+    auto topics = eventlog::TopicStore::open(std::move(topics_options));
+    if (!topics) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot open the event log in " +
+                                      (context.data_dir.path() / "eventlog").string() + ": " +
+                                      topics.error().message()};
+    }
+    spdlog::info("kafka: {} topic(s)", topics.value()->list().size());
+    auto service =
+        std::make_shared<kafka::KafkaService>(std::move(topics).value(), kafka::KafkaOptions{});
+    context.at_shutdown.push_back([service] {
+      if (auto closed = service->topics().close(); !closed) {
+        spdlog::error("kafka: closing the event log failed: {}", closed.error().message());
+      }
+    });
+    server::ConnectionOptions connection;
+    connection.max_read_buffer = service->options().max_request_bytes + 4;
+    DEPOT_TRY(
+        server.register_face("kafka", std::make_shared<kafka::KafkaHandler>(service), connection));
   }
   if (config.http_listen) {
     DEPOT_TRY(server.register_face(

@@ -47,6 +47,7 @@ Connection::Connection(tcp::socket socket, std::string face, ConnectionOptions o
       watchdog_timer_(executor_) {
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
+  local_ = socket_.local_endpoint(ec);
   name_ = fmt::format("{}#{} ({})", face_, id_, ec ? "unknown peer" : format_endpoint(remote_));
 }
 

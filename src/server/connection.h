@@ -80,6 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& face() const { return face_; }
   uint64_t id() const { return id_; }
   const boost::asio::ip::tcp::endpoint& remote() const { return remote_; }
+  // The address the peer reached us on (what a Kafka client is told to come back to).
+  const boost::asio::ip::tcp::endpoint& local() const { return local_; }
   // "kafka#12 (127.0.0.1:50522)", for log lines.
   const std::string& name() const { return name_; }
   const boost::asio::any_io_executor& executor() const { return executor_; }
@@ -106,6 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string face_;
   uint64_t id_;
   boost::asio::ip::tcp::endpoint remote_;
+  boost::asio::ip::tcp::endpoint local_;
   std::string name_;
   ConnectionOptions options_;
   std::chrono::milliseconds idle_timeout_;
