@@ -287,7 +287,6 @@ awaitable<std::optional<Frame>> Session::next_frame() {
       co_return scan.frame;
     }
     if (scan.status == FrameScan::Status::error) {
-      spdlog::info("{}: {}", conn_.name(), scan.error.text);
       fail(scan.error);
       co_await close_connection();
       co_return std::nullopt;
