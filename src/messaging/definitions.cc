@@ -4,22 +4,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "messaging/record_fields.h"
 #include "storage/record_batch.h"
 
 namespace depot::messaging {
 namespace {
 
 enum class Kind : uint8_t { exchange = 1, queue = 2, binding = 3 };
-
-void write_string(ByteWriter& w, const std::string& s) {
-  w.write_be<uint32_t>(static_cast<uint32_t>(s.size()));
-  w.write_bytes(as_bytes(s));
-}
-
-std::string read_string(ByteReader& r) {
-  const auto size = r.read_be<uint32_t>();
-  return std::string(as_chars(r.read_bytes(size)));
-}
 
 // Keys: kind, vhost and the entity's identity, NUL-separated (names hold no NUL in practice; a
 // binding's arguments are part of its identity, as in AMQP).

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "messaging/record_fields.h"
 #include "storage/record_batch.h"
 
 namespace depot::messaging {
@@ -14,26 +15,6 @@ constexpr uint8_t kRecoverable = 1;
 // Settle records are written in groups of this many (or at collect_garbage()): a settle lost in
 // a crash only brings a message back, which at-least-once delivery allows.
 constexpr size_t kSettleBatch = 256;
-
-void write_short(ByteWriter& w, const std::string& s) {
-  w.write_be<uint16_t>(static_cast<uint16_t>(s.size()));
-  w.write_bytes(as_bytes(s));
-}
-
-std::string read_short(ByteReader& r) {
-  const auto size = r.read_be<uint16_t>();
-  return std::string(as_chars(r.read_bytes(size)));
-}
-
-void write_long(ByteWriter& w, ByteSpan bytes) {
-  w.write_be<uint32_t>(static_cast<uint32_t>(bytes.size()));
-  w.write_bytes(bytes);
-}
-
-ByteSpan read_long(ByteReader& r) {
-  const auto size = r.read_be<uint32_t>();
-  return r.read_bytes(size);
-}
 
 struct Header {
   bool recoverable = false;
@@ -47,17 +28,17 @@ Header read_header(ByteReader& r) {
   Header h;
   h.recoverable = (r.read_be<uint8_t>() & kRecoverable) != 0;
   h.expires_at = r.read_be<int64_t>();
-  h.vhost = read_short(r);
-  h.queue = read_short(r);
+  h.vhost = read_string(r);
+  h.queue = read_string(r);
   return h;
 }
 
 Result<std::shared_ptr<Message>> read_message(ByteReader& r) {
   auto message = std::make_shared<Message>();
-  message->exchange = read_short(r);
-  message->routing_key = read_short(r);
-  ByteSpan properties = read_long(r);
-  ByteSpan body = read_long(r);
+  message->exchange = read_string(r);
+  message->routing_key = read_string(r);
+  ByteSpan properties = read_field(r);
+  ByteSpan body = read_field(r);
   if (!r.ok()) return std::make_error_code(std::errc::illegal_byte_sequence);
   ByteReader props(properties);
   if (read_properties(props, message->properties) != nullptr) {
@@ -155,12 +136,12 @@ Result<int64_t> MessageStore::append(const std::string& vhost, const std::string
   w.write_be<uint8_t>(static_cast<uint8_t>(Kind::message));
   w.write_be<uint8_t>(recoverable ? kRecoverable : 0);
   w.write_be<int64_t>(expires_at_ms);
-  write_short(w, vhost);
-  write_short(w, queue);
-  write_short(w, message.exchange);
-  write_short(w, message.routing_key);
-  write_long(w, message.raw_properties);
-  write_long(w, message.body);
+  write_string(w, vhost);
+  write_string(w, queue);
+  write_string(w, message.exchange);
+  write_string(w, message.routing_key);
+  write_field(w, message.raw_properties);
+  write_field(w, message.body);
   storage::RecordBatchBuilder builder;
   builder.add(std::nullopt, ByteSpan(value), storage::system_clock_ms());
   Bytes batch = builder.build();

@@ -4,11 +4,9 @@ Run by ctest with DEPOT_BINARY set, under /usr/bin/python3 (Debian's python3-pik
 """
 import decimal
 import os
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -16,59 +14,12 @@ import unittest
 import pika
 import pika.exceptions
 
-DEPOT = os.environ.get("DEPOT_BINARY", "build/release/depot")
+from spawned_depot import SpawnedDepot
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Depot:
+class Depot(SpawnedDepot):
     def __init__(self, extra=()):
-        self.dir = tempfile.mkdtemp(prefix="depot-amqp-")
-        self.port = free_port()
-        self.extra = list(extra)
-        self.log = open(os.path.join(self.dir, "depot.log"), "w+")
-        self.start()
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [DEPOT, "serve", "--data-dir", os.path.join(self.dir, "data"),
-             "--jobs-listen", "off", "--kafka-listen", "off", "--http-listen", "off",
-             "--amqp-listen", f"127.0.0.1:{self.port}", *self.extra],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("DEPOT_")})
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("depot did not listen: " + self.output())
-
-    def restart(self, kill=False):
-        if kill:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        else:
-            self.process.terminate()
-            code = self.process.wait(timeout=10)
-            assert code == 0, f"depot exited {code}:\n{self.output()}"
-        self.start()
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        self.process.terminate()
-        code = self.process.wait(timeout=10)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code
+        super().__init__("amqp", extra)
 
     def params(self, **kwargs):
         return pika.ConnectionParameters(host="127.0.0.1", port=self.port, **kwargs)

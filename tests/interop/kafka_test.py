@@ -4,55 +4,17 @@ Run by ctest with DEPOT_BINARY set, under /usr/bin/python3. Served so far: ApiVe
 Metadata (topics created on first use); other APIs close the connection, as Kafka does.
 """
 import json
-import os
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
-import time
 import unittest
 
-DEPOT = os.environ.get("DEPOT_BINARY", "build/release/depot")
+from spawned_depot import SpawnedDepot
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Depot:
+class Depot(SpawnedDepot):
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="depot-kafka-")
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir, "depot.log"), "w+")
-        self.start()
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [DEPOT, "serve", "--data-dir", os.path.join(self.dir, "data"),
-             "--jobs-listen", "off", "--amqp-listen", "off", "--http-listen", "off",
-             "--kafka-listen", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("DEPOT_")})
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("depot did not listen")
-
-    def stop(self):
-        self.process.terminate()
-        code = self.process.wait(timeout=10)
-        return code
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read()
+        super().__init__("kafka")
 
     def kcat(self, *args):
         out = subprocess.run(["kcat", "-b", f"127.0.0.1:{self.port}", *args],
@@ -92,10 +54,8 @@ class KafkaTest(unittest.TestCase):
         self.depot = Depot()
 
     def tearDown(self):
-        code = self.depot.stop()
         output = self.depot.output()
-        shutil.rmtree(self.depot.dir, ignore_errors=True)
-        self.assertEqual(code, 0, output)
+        self.assertEqual(self.depot.stop(), 0, output)
 
     def test_kcat_lists_the_broker_and_topics_created_on_first_use(self):
         listing = json.loads(self.depot.kcat("-L", "-J"))
@@ -107,8 +67,7 @@ class KafkaTest(unittest.TestCase):
         self.assertEqual(asked["topics"], [{"topic": "orders", "partitions": [
             {"partition": 0, "leader": 1, "replicas": [{"id": 1}], "isrs": [{"id": 1}]}]}])
         # Topics are directories of logs: they are there after a restart.
-        self.assertEqual(self.depot.stop(), 0)
-        self.depot.start()
+        self.depot.restart()
         listing = json.loads(self.depot.kcat("-L", "-J"))
         self.assertEqual([t["topic"] for t in listing["topics"]], ["orders"])
 

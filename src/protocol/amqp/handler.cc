@@ -113,6 +113,29 @@ struct SessionShared {
   server::AsyncEvent wake_event;  // on the connection's strand
 };
 
+// A method frame.
+void append_method(Bytes& out, uint16_t channel, const Method& method) {
+  Bytes payload;
+  encode_method(method, payload);
+  append_frame(out, FrameType::method, channel, payload);
+}
+
+// A method that carries content (basic.deliver, get-ok, return): the method frame, the content
+// header, and the body in frames of at most frame_max.
+void append_content(Bytes& out, uint16_t channel, const Method& method,
+                    const messaging::Message& message, uint32_t frame_max) {
+  append_method(out, channel, method);
+  Bytes header;
+  encode_content_header(message.body.size(), message.raw_properties, header);
+  append_frame(out, FrameType::header, channel, header);
+  const size_t chunk = frame_max - kFrameHeaderSize - 1;
+  ByteSpan body = message.body;
+  for (size_t at = 0; at < body.size(); at += chunk) {
+    append_frame(out, FrameType::body, channel,
+                 body.subspan(at, std::min(chunk, body.size() - at)));
+  }
+}
+
 // Deliveries waiting for the socket, per connection, before consumers stop taking more.
 constexpr size_t kMaxBacklog = 2000;
 // What the writer encodes per write: enough to amortise the write, bounded for large messages.
@@ -208,6 +231,8 @@ class Session {
 
   // For consumers, with the service's mutex held.
   void enqueue_outgoing(Outgoing item);
+  // Has the writer coroutine look at what is queued for it (once per batch of calls).
+  void wake_writer();
   SessionShared& shared() { return *shared_; }
   bool consumer_cancel_notify() const { return cancel_notify_; }
 
@@ -298,9 +323,7 @@ awaitable<std::optional<Frame>> Session::next_frame() {
 }
 
 void Session::queue(uint16_t channel, const Method& method) {
-  Bytes payload;
-  encode_method(method, payload);
-  append_frame(out_, FrameType::method, channel, payload);
+  append_method(out_, channel, method);
 }
 
 awaitable<bool> Session::flush() {
@@ -704,10 +727,13 @@ void ChannelConsumer::cancelled() {
 }
 
 void Session::enqueue_outgoing(Outgoing item) {
-  SessionShared& shared = *shared_;
-  shared.outgoing.push_back(std::move(item));
-  if (shared.wake_posted) return;
-  shared.wake_posted = true;
+  shared_->outgoing.push_back(std::move(item));
+  wake_writer();
+}
+
+void Session::wake_writer() {
+  if (shared_->wake_posted) return;
+  shared_->wake_posted = true;
   // Consumers may be fed from another connection's strand: the wake-up runs on ours.
   asio::post(conn_.executor(), [weak = std::weak_ptr<SessionShared>(shared_)] {
     if (auto alive = weak.lock()) alive->wake_event.notify_all();
@@ -716,16 +742,7 @@ void Session::enqueue_outgoing(Outgoing item) {
 
 void Session::queue_content(uint16_t channel, const Method& method,
                             const messaging::Message& message) {
-  queue(channel, method);
-  Bytes header;
-  encode_content_header(message.body.size(), message.raw_properties, header);
-  append_frame(out_, FrameType::header, channel, header);
-  const size_t chunk = frame_max_ - kFrameHeaderSize - 1;
-  ByteSpan body = message.body;
-  for (size_t at = 0; at < body.size(); at += chunk) {
-    append_frame(out_, FrameType::body, channel,
-                 body.subspan(at, std::min(chunk, body.size() - at)));
-  }
+  append_content(out_, channel, method, message, frame_max_);
 }
 
 // Publisher confirms that are settled, in order, as few frames as possible: a run of acks is
@@ -755,12 +772,10 @@ void Session::start_writer() {
       conn_.executor(),
       [keep, shared = shared_, service = service_, vhost = vhost_, liveness = liveness_,
        frame_max = frame_max_]() -> awaitable<void> {
-        const size_t chunk = frame_max - kFrameHeaderSize - 1;
         std::vector<Outgoing> batch;
         std::vector<std::pair<uint16_t, Method>> confirms;
         std::vector<std::shared_ptr<messaging::MessageQueue>> offer_again;
         Bytes frames;
-        Bytes payload;
         for (;;) {
           batch.clear();
           confirms.clear();
@@ -794,16 +809,11 @@ void Session::start_writer() {
             continue;
           }
           frames.clear();
-          for (const auto& [channel, method] : confirms) {
-            payload.clear();
-            encode_method(method, payload);
-            append_frame(frames, FrameType::method, channel, payload);
-          }
+          for (const auto& [channel, method] : confirms)
+            append_method(frames, channel, method);
           for (Outgoing& item : batch) {
-            payload.clear();
             if (item.kind == Outgoing::Kind::cancel) {
-              encode_method(BasicCancel{{}, item.consumer_tag, true}, payload);
-              append_frame(frames, FrameType::method, item.channel, payload);
+              append_method(frames, item.channel, BasicCancel{{}, item.consumer_tag, true});
               continue;
             }
             auto body = vhost->body_of(item.message);
@@ -814,22 +824,14 @@ void Session::start_writer() {
               continue;
             }
             const messaging::Message& message = *body.value();
-            encode_method(BasicDeliver{{},
-                                       item.consumer_tag,
-                                       item.delivery_tag,
-                                       item.message.redelivered,
-                                       message.exchange,
-                                       message.routing_key},
-                          payload);
-            append_frame(frames, FrameType::method, item.channel, payload);
-            payload.clear();
-            encode_content_header(message.body.size(), message.raw_properties, payload);
-            append_frame(frames, FrameType::header, item.channel, payload);
-            ByteSpan bytes = message.body;
-            for (size_t at = 0; at < bytes.size(); at += chunk) {
-              append_frame(frames, FrameType::body, item.channel,
-                           bytes.subspan(at, std::min(chunk, bytes.size() - at)));
-            }
+            append_content(frames, item.channel,
+                           BasicDeliver{{},
+                                        item.consumer_tag,
+                                        item.delivery_tag,
+                                        item.message.redelivered,
+                                        message.exchange,
+                                        message.routing_key},
+                           message, frame_max);
           }
           if (!frames.empty()) {
             liveness->last_sent = Clock::now();
@@ -857,12 +859,7 @@ void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
   if (track.states.empty()) track.base = seq;
   track.states.push_back(wait_for >= 0 ? Confirm::pending : state);
   if (wait_for < 0) {
-    if (!shared_->wake_posted) {
-      shared_->wake_posted = true;
-      asio::post(conn_.executor(), [weak = std::weak_ptr<SessionShared>(shared_)] {
-        if (auto alive = weak.lock()) alive->wake_event.notify_all();
-      });
-    }
+    wake_writer();
     return;
   }
   service_->store()->when_durable(

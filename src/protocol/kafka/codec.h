@@ -38,6 +38,15 @@ class Reader {
   // A string that may not be null (a null one fails the read).
   void string(std::string& s);
   void nullable_string(std::optional<std::string>& s);
+  // A field that became nullable in some version: nullable when `nullable`, else required.
+  void string(std::optional<std::string>& s, bool nullable) {
+    if (nullable) {
+      nullable_string(s);
+      return;
+    }
+    s.emplace();
+    string(*s);
+  }
   void bytes(Bytes& b);
   void nullable_bytes(std::optional<Bytes>& b);
   // The request header's client_id: an int16-length nullable string even in flexible headers.
@@ -100,6 +109,14 @@ class Writer {
   void uuid(const Uuid& v);
   void string(const std::string& s);
   void nullable_string(const std::optional<std::string>& s);
+  // Written as given; a null where the version has no null is a caller's bug.
+  void string(const std::optional<std::string>& s, bool nullable) {
+    if (nullable) {
+      nullable_string(s);
+    } else {
+      string(s.value());
+    }
+  }
   void bytes(const Bytes& b);
   void nullable_bytes(const std::optional<Bytes>& b);
   void classic_nullable_string(const std::optional<std::string>& s);

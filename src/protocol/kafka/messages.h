@@ -70,13 +70,8 @@ struct MetadataRequest {
 template <class IO>
 void io(IO& io, MetadataRequest& m, int16_t version) {
   auto topic = [&io, version](MetadataRequestTopic& t) {
-    if (version >= 10) {
-      io.uuid(t.topic_id);
-      io.nullable_string(t.name);
-    } else {
-      if constexpr (IO::kDecoding) t.name.emplace();
-      io.string(*t.name);
-    }
+    if (version >= 10) io.uuid(t.topic_id);
+    io.string(t.name, version >= 10);
     io.tagged_fields();
   };
   if (version == 0) {
@@ -143,12 +138,7 @@ void io(IO& io, MetadataResponse& m, int16_t version) {
   if (version >= 1) io.int32(m.controller_id);
   io.array(m.topics, [&io, version](MetadataTopic& t) {
     io.int16(t.error_code);
-    if (version >= 12) {
-      io.nullable_string(t.name);
-    } else {
-      if constexpr (IO::kDecoding) t.name.emplace();
-      io.string(*t.name);
-    }
+    io.string(t.name, version >= 12);
     if (version >= 10) io.uuid(t.topic_id);
     if (version >= 1) io.boolean(t.is_internal);
     io.array(t.partitions, [&io, version](MetadataPartition& p) {
