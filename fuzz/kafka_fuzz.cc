@@ -16,15 +16,18 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-// Whatever decodes must encode and decode again to what `same` calls equal.
-template <class M, class Same>
-void round_trip(depot::ByteSpan body, int16_t version, bool flexible, Same same) {
+// Whatever decodes must encode, decode again, and encode to the same bytes.
+template <class M>
+void round_trip(depot::ByteSpan body, int16_t version, bool flexible) {
   auto decoded = decode<M>(body, version, flexible);
   if (!decoded) return;
-  depot::Bytes again;
-  encode(*decoded, version, flexible, again);
-  auto back = decode<M>(again, version, flexible);
-  check(back && same(*decoded, *back));
+  depot::Bytes once;
+  encode(*decoded, version, flexible, once);
+  auto back = decode<M>(once, version, flexible);
+  check(back.has_value());
+  depot::Bytes twice;
+  encode(*back, version, flexible, twice);
+  check(once == twice);
 }
 
 }  // namespace
@@ -35,26 +38,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed) return 0;
   const int16_t version = parsed->header.api_version;
   const bool flexible = is_flexible(parsed->header.api_key, version);
-  if (version < 0 || version > 12) return 0;
+  if (version < 0 || version > 17) return 0;
   switch (static_cast<ApiKey>(parsed->header.api_key)) {
     case ApiKey::api_versions:
-      round_trip<ApiVersionsRequest>(
-          parsed->body, version, flexible, [](const auto& a, const auto& b) {
-            return a.client_software_name == b.client_software_name &&
-                   a.client_software_version == b.client_software_version;
-          });
+      round_trip<ApiVersionsRequest>(parsed->body, version, flexible);
       break;
     case ApiKey::metadata:
-      round_trip<MetadataRequest>(parsed->body, version, flexible,
-                                  [](const auto& a, const auto& b) {
-                                    if (a.topics.has_value() != b.topics.has_value()) return false;
-                                    if (!a.topics) return true;
-                                    if (a.topics->size() != b.topics->size()) return false;
-                                    for (size_t i = 0; i < a.topics->size(); ++i) {
-                                      if ((*a.topics)[i].name != (*b.topics)[i].name) return false;
-                                    }
-                                    return true;
-                                  });
+      round_trip<MetadataRequest>(parsed->body, version, flexible);
+      break;
+    case ApiKey::produce:
+      round_trip<ProduceRequest>(parsed->body, version, flexible);
+      break;
+    case ApiKey::fetch:
+      round_trip<FetchRequest>(parsed->body, version, flexible);
+      break;
+    case ApiKey::list_offsets:
+      round_trip<ListOffsetsRequest>(parsed->body, version, flexible);
+      break;
+    case ApiKey::init_producer_id:
+      round_trip<InitProducerIdRequest>(parsed->body, version, flexible);
       break;
     default:
       break;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -48,10 +50,95 @@ std::optional<std::string> TopicStore::invalid_name(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+constexpr std::string_view kMetadataFile = "topic.properties";
+
+std::string hex(const TopicId& id) {
+  std::string out;
+  for (uint8_t b : id)
+    out += fmt::format("{:02x}", b);
+  return out;
+}
+
+std::optional<TopicId> parse_hex_id(std::string_view text) {
+  TopicId id{};
+  if (text.size() != id.size() * 2) return std::nullopt;
+  for (size_t i = 0; i < id.size(); ++i) {
+    auto [end, error] = std::from_chars(text.data() + 2 * i, text.data() + 2 * i + 2, id[i], 16);
+    if (error != std::errc() || end != text.data() + 2 * i + 2) return std::nullopt;
+  }
+  return id;
+}
+
+// A random (version 4) UUID, as Kafka makes topic ids; never the all-zero "no id".
+TopicId random_topic_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  TopicId id{};
+  for (size_t i = 0; i < id.size(); i += 8) {
+    const uint64_t r = random();
+    std::memcpy(id.data() + i, &r, 8);
+  }
+  id[6] = static_cast<uint8_t>((id[6] & 0x0f) | 0x40);
+  id[8] = static_cast<uint8_t>((id[8] & 0x3f) | 0x80);
+  return id;
+}
+
+template <class T>
+std::optional<T> parse_number(std::string_view text) {
+  T value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::string> TopicConfig::set(std::string_view name, std::string_view value) {
+  auto bad = [&] { return fmt::format("'{}' is not a valid value for {}", value, name); };
+  if (name == "retention.ms" || name == "retention.bytes") {
+    auto n = parse_number<int64_t>(value);
+    if (!n || *n < -1) return bad();
+    (name == "retention.ms" ? retention_ms : retention_bytes) = *n;
+  } else if (name == "segment.bytes") {
+    auto n = parse_number<int64_t>(value);
+    if (!n || *n < 14) return bad();  // Kafka's minimum: room for one record
+    segment_bytes = *n;
+  } else if (name == "max.message.bytes") {
+    auto n = parse_number<int32_t>(value);
+    if (!n || *n < 0) return bad();
+    max_message_bytes = *n;
+  } else if (name == "cleanup.policy") {
+    if (value != "delete" && value != "compact") return bad();
+    compact = value == "compact";
+  } else if (name == "message.timestamp.type") {
+    if (value != "CreateTime" && value != "LogAppendTime") return bad();
+    log_append_time = value == "LogAppendTime";
+  } else {
+    return fmt::format("depot does not keep the topic setting '{}'", name);
+  }
+  auto at = std::lower_bound(overridden.begin(), overridden.end(), name);
+  if (at == overridden.end() || *at != name) overridden.emplace(at, name);
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> TopicConfig::entries() const {
+  return {
+      {"cleanup.policy", compact ? "compact" : "delete"},
+      {"max.message.bytes", std::to_string(max_message_bytes)},
+      {"message.timestamp.type", log_append_time ? "LogAppendTime" : "CreateTime"},
+      {"retention.bytes", std::to_string(retention_bytes)},
+      {"retention.ms", std::to_string(retention_ms)},
+      {"segment.bytes", std::to_string(segment_bytes)},
+  };
+}
+
 Result<std::unique_ptr<TopicStore>> TopicStore::open(TopicStoreOptions options) {
   std::unique_ptr<TopicStore> store(new TopicStore(std::move(options)));
   storage::FileSystem& fs = storage::posix_file_system();
   DEPOT_TRY(fs.create_directories(store->options_.dir));
+  DEPOT_TRY(store->producer_ids_,
+            ProducerIdAllocator::open(store->options_.dir / "producer-ids", fs));
   DEPOT_TRY(auto names, fs.list(store->options_.dir));
   std::map<std::string, std::vector<int32_t>> found;
   for (const auto& name : names) {
@@ -59,18 +146,19 @@ Result<std::unique_ptr<TopicStore>> TopicStore::open(TopicStoreOptions options) 
     if (!parsed || invalid_name(parsed->first)) continue;
     found[parsed->first].push_back(parsed->second);
   }
-  for (auto& [topic, indexes] : found) {
+  for (auto& [name, indexes] : found) {
     std::sort(indexes.begin(), indexes.end());
+    Topic& topic = store->topics_[name];
+    DEPOT_TRY(store->read_metadata(name, topic));
     // Partitions are 0..N-1; a gap means a damaged directory, and what follows it is left alone.
-    auto& logs = store->topics_[topic];
     for (int32_t expected = 0; expected < static_cast<int32_t>(indexes.size()); ++expected) {
       if (indexes[static_cast<size_t>(expected)] != expected) {
         spdlog::warn("eventlog: topic '{}' has no partition {}; partitions after it are ignored",
-                     topic, expected);
+                     name, expected);
         break;
       }
-      DEPOT_TRY(auto log, store->open_partition(topic, expected));
-      logs.push_back(std::move(log));
+      DEPOT_TRY(auto partition, store->open_partition(name, expected, topic.config));
+      topic.partitions.push_back(std::move(partition));
     }
   }
   return store;
@@ -80,24 +168,84 @@ TopicStore::~TopicStore() {
   (void)close();
 }
 
-Result<std::shared_ptr<storage::Log>> TopicStore::open_partition(const std::string& name,
-                                                                 int32_t index) {
-  return storage::Log::open(
-      {options_.dir / fmt::format("{}-{}", name, index), options_.log, options_.sync, nullptr, {}});
+Result<std::shared_ptr<TopicStore::Partition>> TopicStore::open_partition(
+    const std::string& name, int32_t index, const TopicConfig& config) {
+  storage::LogConfig log_config = options_.log;
+  log_config.retention_ms = config.retention_ms;
+  log_config.retention_bytes = config.retention_bytes;
+  log_config.segment_bytes = static_cast<uint64_t>(config.segment_bytes);
+  auto partition = std::make_shared<Partition>();
+  DEPOT_TRY(partition->log, storage::Log::open({options_.dir / fmt::format("{}-{}", name, index),
+                                                log_config,
+                                                options_.sync,
+                                                nullptr,
+                                                {}}));
+  return partition;
 }
 
-Result<CreateResult> TopicStore::create(const std::string& name, int32_t partitions) {
+Result<void> TopicStore::write_metadata(const std::string& name, const Topic& topic) {
+  std::string text = fmt::format("id={}\n", hex(topic.id));
+  for (const auto& [key, value] : topic.config.entries()) {
+    const auto& set = topic.config.overridden;
+    if (std::find(set.begin(), set.end(), key) != set.end()) {
+      text += fmt::format("{}={}\n", key, value);
+    }
+  }
+  const auto dir = options_.dir / fmt::format("{}-0", name);
+  storage::FileSystem& fs = storage::posix_file_system();
+  DEPOT_TRY(fs.create_directories(dir));
+  return storage::replace_file(fs, dir / kMetadataFile, as_bytes(text));
+}
+
+Result<void> TopicStore::read_metadata(const std::string& name, Topic& topic) {
+  storage::FileSystem& fs = storage::posix_file_system();
+  const auto path = options_.dir / fmt::format("{}-0", name) / kMetadataFile;
+  DEPOT_TRY(bool exists, fs.exists(path));
+  if (!exists) {
+    // A topic from before topic ids were kept: give it one now.
+    topic.id = random_topic_id();
+    return write_metadata(name, topic);
+  }
+  DEPOT_TRY(Bytes content, storage::read_whole_file(fs, path));
+  std::string_view text(reinterpret_cast<const char*>(content.data()), content.size());
+  while (!text.empty()) {
+    const size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, eq);
+    const std::string_view value = line.substr(eq + 1);
+    if (key == "id") {
+      if (auto id = parse_hex_id(value)) topic.id = *id;
+    } else if (auto error = topic.config.set(key, value)) {
+      spdlog::warn("eventlog: topic '{}': ignoring {}", name, *error);
+    }
+  }
+  if (topic.id == TopicId{}) {
+    topic.id = random_topic_id();
+    return write_metadata(name, topic);
+  }
+  return success();
+}
+
+Result<CreateResult> TopicStore::create(const std::string& name, int32_t partitions,
+                                        const TopicConfig& config) {
   if (invalid_name(name)) return CreateResult::invalid_name;
   if (partitions <= 0) partitions = options_.default_partitions;
   if (partitions > kMaxPartitions) return CreateResult::invalid_partitions;
   std::lock_guard lock(mutex_);
   if (topics_.contains(name)) return CreateResult::already_exists;
-  std::vector<std::shared_ptr<storage::Log>> logs;
+  Topic topic;
+  topic.id = random_topic_id();
+  topic.config = config;
+  // The metadata first: partitions found without it on reopening get a new id, never none.
+  DEPOT_TRY(write_metadata(name, topic));
   for (int32_t i = 0; i < partitions; ++i) {
-    DEPOT_TRY(auto log, open_partition(name, i));
-    logs.push_back(std::move(log));
+    DEPOT_TRY(auto partition, open_partition(name, i, topic.config));
+    topic.partitions.push_back(std::move(partition));
   }
-  topics_.emplace(name, std::move(logs));
+  topics_.emplace(name, std::move(topic));
   spdlog::info("eventlog: created topic '{}' with {} partition(s)", name, partitions);
   return CreateResult::created;
 }
@@ -106,32 +254,146 @@ std::optional<TopicInfo> TopicStore::find(const std::string& name) const {
   std::lock_guard lock(mutex_);
   auto it = topics_.find(name);
   if (it == topics_.end()) return std::nullopt;
-  return TopicInfo{it->first, static_cast<int32_t>(it->second.size())};
+  const Topic& t = it->second;
+  return TopicInfo{it->first, static_cast<int32_t>(t.partitions.size()), t.id, t.config};
+}
+
+std::optional<TopicInfo> TopicStore::find(const TopicId& id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, t] : topics_) {
+    if (t.id == id)
+      return TopicInfo{name, static_cast<int32_t>(t.partitions.size()), t.id, t.config};
+  }
+  return std::nullopt;
 }
 
 std::vector<TopicInfo> TopicStore::list() const {
   std::lock_guard lock(mutex_);
   std::vector<TopicInfo> out;
   out.reserve(topics_.size());
-  for (const auto& [name, logs] : topics_)
-    out.push_back({name, static_cast<int32_t>(logs.size())});
+  for (const auto& [name, t] : topics_)
+    out.push_back({name, static_cast<int32_t>(t.partitions.size()), t.id, t.config});
   return out;
 }
 
-std::shared_ptr<storage::Log> TopicStore::partition(const std::string& name, int32_t index) const {
+std::shared_ptr<TopicStore::Partition> TopicStore::find_partition(const std::string& name,
+                                                                  int32_t index,
+                                                                  TopicConfig* config) const {
   std::lock_guard lock(mutex_);
   auto it = topics_.find(name);
-  if (it == topics_.end() || index < 0 || index >= static_cast<int32_t>(it->second.size())) {
+  if (it == topics_.end() || index < 0 ||
+      index >= static_cast<int32_t>(it->second.partitions.size())) {
     return nullptr;
   }
-  return it->second[static_cast<size_t>(index)];
+  if (config != nullptr) *config = it->second.config;
+  return it->second.partitions[static_cast<size_t>(index)];
+}
+
+std::shared_ptr<storage::Log> TopicStore::partition(const std::string& name, int32_t index) const {
+  auto found = find_partition(name, index, nullptr);
+  return found ? found->log : nullptr;
+}
+
+AppendOutcome TopicStore::append(const std::string& topic, int32_t partition,
+                                 std::span<std::byte> record_set, int64_t now_ms) {
+  TopicConfig config;
+  auto found = find_partition(topic, partition, &config);
+  if (!found) return {AppendError::unknown_topic_or_partition};
+  AppendOutcome outcome;
+  if (record_set.empty()) {
+    outcome.error = AppendError::invalid_record;  // Kafka refuses a produce with no batch
+    return outcome;
+  }
+  while (!record_set.empty()) {
+    auto header = storage::parse_batch_header(record_set);
+    if (!header || header.value().size_bytes() > record_set.size()) {
+      outcome.error = AppendError::corrupt_message;
+      return outcome;
+    }
+    const size_t size = header.value().size_bytes();
+    AppendOutcome one = append_batch(*found, record_set.first(size), config, now_ms);
+    if (one.error != AppendError::none) {
+      outcome.error = one.error;
+      return outcome;
+    }
+    if (outcome.base_offset < 0) outcome.base_offset = one.base_offset;
+    outcome.last_offset = one.last_offset;
+    outcome.log_append_time = one.log_append_time;
+    outcome.log_start_offset = one.log_start_offset;
+    record_set = record_set.subspan(size);
+  }
+  return outcome;
+}
+
+AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte> batch,
+                                       const TopicConfig& config, int64_t now_ms) {
+  AppendOutcome outcome;
+  auto validated = storage::validate_batch(batch);
+  if (!validated) {
+    outcome.error = AppendError::corrupt_message;
+    return outcome;
+  }
+  const storage::BatchHeader& header = validated.value();
+  if (batch.size() > static_cast<size_t>(config.max_message_bytes)) {
+    outcome.error = AppendError::message_too_large;
+    return outcome;
+  }
+  // Control batches are the transaction coordinator's; a batch's count and offset span agree.
+  if (header.is_control() || header.record_count <= 0 ||
+      header.last_offset_delta != header.record_count - 1) {
+    outcome.error = AppendError::invalid_record;
+    return outcome;
+  }
+  const bool idempotent = header.producer_id >= 0;
+  const int32_t last_sequence = static_cast<int32_t>(
+      (static_cast<int64_t>(header.base_sequence) + header.last_offset_delta) % (1LL << 31));
+  std::lock_guard lock(partition.append_mutex);
+  if (idempotent) {
+    SequenceCheck check = partition.producers.check(header.producer_id, header.producer_epoch,
+                                                    header.base_sequence, last_sequence);
+    switch (check.verdict) {
+      case SequenceVerdict::duplicate:
+        outcome.base_offset = check.original.base_offset;
+        outcome.last_offset = check.original.last_offset;
+        outcome.log_start_offset = partition.log->log_start_offset();
+        return outcome;
+      case SequenceVerdict::out_of_order:
+        outcome.error = AppendError::out_of_order_sequence;
+        return outcome;
+      case SequenceVerdict::fenced:
+        outcome.error = AppendError::invalid_producer_epoch;
+        return outcome;
+      case SequenceVerdict::append:
+        break;
+    }
+  }
+  if (config.log_append_time) {
+    storage::set_log_append_time(batch, now_ms);
+    outcome.log_append_time = now_ms;
+  }
+  auto appended = partition.log->append(batch);
+  if (!appended) {
+    spdlog::error("eventlog: append to {} failed: {}", partition.log->dir().string(),
+                  appended.error().message());
+    outcome.error = AppendError::storage_error;
+    return outcome;
+  }
+  outcome.base_offset = appended.value().base_offset;
+  outcome.last_offset = appended.value().last_offset;
+  outcome.log_start_offset = partition.log->log_start_offset();
+  if (idempotent) {
+    partition.producers.record(header.producer_id, header.producer_epoch,
+                               {header.base_sequence, last_sequence, appended.value().base_offset,
+                                appended.value().last_offset});
+  }
+  return outcome;
 }
 
 Result<void> TopicStore::close() {
   std::lock_guard lock(mutex_);
-  for (auto& [name, logs] : topics_) {
-    for (auto& log : logs)
-      DEPOT_TRY(log->close());
+  for (auto& [name, topic] : topics_) {
+    for (auto& partition : topic.partitions)
+      DEPOT_TRY(partition->log->close());
   }
   return success();
 }

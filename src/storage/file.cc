@@ -151,4 +151,26 @@ FileSystem& posix_file_system() {
   return fs;
 }
 
+Result<Bytes> read_whole_file(FileSystem& fs, const std::filesystem::path& path) {
+  DEPOT_TRY(auto file, fs.open(path, OpenMode::read_only));
+  DEPOT_TRY(uint64_t size, file->size());
+  Bytes content(size);
+  DEPOT_TRY(size_t read, file->read_at(0, content));
+  content.resize(read);
+  return content;
+}
+
+Result<void> replace_file(FileSystem& fs, const std::filesystem::path& path, ByteSpan content) {
+  std::filesystem::path temporary = path;
+  temporary += ".tmp";
+  {
+    DEPOT_TRY(auto file, fs.open(temporary, OpenMode::read_write_create));
+    DEPOT_TRY(file->truncate(0));
+    DEPOT_TRY(file->write_at(0, content));
+    DEPOT_TRY(file->datasync());
+  }
+  DEPOT_TRY(fs.rename(temporary, path));
+  return fs.sync_directory(path.parent_path());
+}
+
 }  // namespace depot::storage

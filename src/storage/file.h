@@ -51,4 +51,10 @@ class FileSystem {
 // The real file system (POSIX calls, EINTR retried).
 FileSystem& posix_file_system();
 
+// A small file's whole content.
+Result<Bytes> read_whole_file(FileSystem& fs, const std::filesystem::path& path);
+// Replaces a small file atomically and durably: a temporary beside it is written, synced and
+// renamed over it, and the directory synced, so a crash leaves the old content or the new.
+Result<void> replace_file(FileSystem& fs, const std::filesystem::path& path, ByteSpan content);
+
 }  // namespace depot::storage

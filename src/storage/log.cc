@@ -322,7 +322,8 @@ Result<ReadResult> Log::read(int64_t offset, size_t max_bytes) const {
   return result;
 }
 
-Result<std::optional<int64_t>> Log::offset_for_timestamp(int64_t timestamp) const {
+Result<std::optional<TimestampedOffset>> Log::offset_for_timestamp(int64_t timestamp) const {
+  using Found = std::optional<TimestampedOffset>;
   std::shared_ptr<Segment> segment;
   uint64_t position = 0;
   {
@@ -336,22 +337,57 @@ Result<std::optional<int64_t>> Log::offset_for_timestamp(int64_t timestamp) cons
       }
     }
   }
-  if (!segment) return std::optional<int64_t>{};
+  if (!segment) return Found{};
   Bytes head(kBatchHeaderSize);
   DEPOT_TRY(size_t got, segment->file()->read_at(position, head));
   DEPOT_TRY(BatchHeader h, parse_batch_header(ByteSpan(head).first(got)));
-  if (h.compression() != Compression::none) {
-    // Without decompressing, the batch's first offset is the earliest safe answer.
-    return std::optional<int64_t>{h.base_offset};
-  }
+  if (h.compression() != Compression::none) return Found{{h.base_offset, h.max_timestamp}};
   Bytes batch(h.size_bytes());
   DEPOT_TRY(got, segment->file()->read_at(position, batch));
   if (got < batch.size()) return errc::truncated_batch;
   DEPOT_TRY(auto records, decode_records(batch));
   for (const auto& record : records) {
-    if (record.timestamp >= timestamp) return std::optional<int64_t>{record.offset};
+    if (record.timestamp >= timestamp) return Found{{record.offset, record.timestamp}};
   }
-  return std::optional<int64_t>{h.base_offset};
+  return Found{{h.base_offset, h.max_timestamp}};
+}
+
+Result<std::optional<TimestampedOffset>> Log::max_timestamp() const {
+  using Found = std::optional<TimestampedOffset>;
+  std::shared_ptr<Segment> segment;
+  uint64_t end = 0;
+  int64_t largest = -1;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [base, candidate] : segments_) {
+      if (candidate->size() == 0) continue;
+      if (!segment || candidate->max_timestamp() > largest) {
+        segment = candidate;
+        largest = candidate->max_timestamp();
+        end = candidate->size();
+      }
+    }
+  }
+  if (!segment) return Found{};
+  // Walk the segment's batch headers to the first batch holding its largest timestamp.
+  Bytes head(kBatchHeaderSize);
+  for (uint64_t position = 0; position < end;) {
+    DEPOT_TRY(size_t got, segment->file()->read_at(position, head));
+    DEPOT_TRY(BatchHeader h, parse_batch_header(ByteSpan(head).first(got)));
+    if (h.max_timestamp == largest) {
+      if (h.compression() != Compression::none) return Found{{h.last_offset(), h.max_timestamp}};
+      Bytes batch(h.size_bytes());
+      DEPOT_TRY(got, segment->file()->read_at(position, batch));
+      if (got < batch.size()) return errc::truncated_batch;
+      DEPOT_TRY(auto records, decode_records(batch));
+      for (const auto& record : records) {
+        if (record.timestamp == h.max_timestamp) return Found{{record.offset, record.timestamp}};
+      }
+      return Found{{h.last_offset(), h.max_timestamp}};
+    }
+    position += h.size_bytes();
+  }
+  return Found{};
 }
 
 int64_t Log::log_start_offset() const {

@@ -45,6 +45,12 @@ struct ReadResult {
   int64_t log_end_offset = 0;  // offset the next append will get (the high watermark here)
 };
 
+// A record's offset and timestamp (answers to "where is time T?").
+struct TimestampedOffset {
+  int64_t offset = 0;
+  int64_t timestamp = 0;
+};
+
 struct CompactionStats {
   size_t segments_rewritten = 0;
   size_t records_removed = 0;
@@ -83,8 +89,13 @@ class Log : public std::enable_shared_from_this<Log> {
   // Whole batches from the one containing `offset`, up to `max_bytes` (the first batch is always
   // returned whole). An offset equal to the log end reads nothing; outside the log is an error.
   Result<ReadResult> read(int64_t offset, size_t max_bytes) const;
-  // The earliest offset whose timestamp is >= `timestamp`, or nullopt if every record is older.
-  Result<std::optional<int64_t>> offset_for_timestamp(int64_t timestamp) const;
+  // The earliest record whose timestamp is >= `timestamp`, or nullopt if every record is older.
+  // In a compressed batch, which is not decompressed, the batch's first offset and its largest
+  // timestamp stand for the record.
+  Result<std::optional<TimestampedOffset>> offset_for_timestamp(int64_t timestamp) const;
+  // The record with the largest timestamp (the first of equals), or nullopt in an empty log;
+  // for a compressed batch, its last offset.
+  Result<std::optional<TimestampedOffset>> max_timestamp() const;
 
   int64_t log_start_offset() const;
   int64_t log_end_offset() const;  // next offset to be assigned

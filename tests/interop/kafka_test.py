@@ -1,13 +1,16 @@
-"""Kafka interop: kcat (librdkafka) and raw requests against a spawned depot's Kafka face.
+"""Kafka interop: kcat and python3-confluent-kafka (both librdkafka) and raw requests against a
+spawned depot's Kafka face.
 
-Run by ctest with DEPOT_BINARY set, under /usr/bin/python3. Served so far: ApiVersions and
-Metadata (topics created on first use); other APIs close the connection, as Kafka does.
+Run by ctest with DEPOT_BINARY set, under /usr/bin/python3 (where Debian's confluent_kafka is).
 """
 import json
 import socket
 import struct
 import subprocess
+import time
 import unittest
+
+from confluent_kafka import Producer
 
 from spawned_depot import SpawnedDepot
 
@@ -16,12 +19,23 @@ class Depot(SpawnedDepot):
     def __init__(self):
         super().__init__("kafka")
 
-    def kcat(self, *args):
-        out = subprocess.run(["kcat", "-b", f"127.0.0.1:{self.port}", *args],
-                             capture_output=True, text=True, timeout=30)
+    def kcat(self, *args, input=None):
+        out = subprocess.run(["kcat", "-b", f"127.0.0.1:{self.port}", *args], input=input,
+                             capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise AssertionError(f"kcat {args} failed: {out.stderr}")
         return out.stdout
+
+    def consume_all(self, topic, partition=0, fmt="%k=%s@%o\n"):
+        """Every record of a partition, from the beginning, via kcat."""
+        return self.kcat("-C", "-t", topic, "-p", str(partition), "-o", "beginning", "-e",
+                         "-q", "-f", fmt).splitlines()
+
+    def producer(self, **config):
+        settings = {"bootstrap.servers": f"127.0.0.1:{self.port}", "acks": "all",
+                    "enable.idempotence": True, "linger.ms": 5}
+        settings.update(config)
+        return Producer(settings)
 
 
 def request(api_key, version, correlation_id, body=b"", flexible=False):
@@ -94,14 +108,17 @@ class KafkaTest(unittest.TestCase):
             self.assertEqual((correlation, error), (5, 35))
             apis = {struct.unpack(">hhh", data[10 + 6 * i:16 + 6 * i])[0]:
                     struct.unpack(">hhh", data[10 + 6 * i:16 + 6 * i])[1:] for i in range(count)}
-            self.assertEqual(apis, {18: (0, 4), 3: (0, 12)})  # exactly what is served
+            # Exactly what is served.
+            self.assertEqual(apis, {0: (3, 11), 1: (4, 17), 2: (1, 10), 3: (0, 12), 18: (0, 4),
+                                    22: (0, 5)})
             # Pipelined requests are answered in order (kafka-python sends these two together).
             s.sendall(request(18, 0, 6) + request(3, 0, 7, struct.pack(">i", 0)))
             self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 6)
             self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 7)
 
     def test_unserved_apis_and_oversized_or_cut_requests_close_the_connection(self):
-        cases = ((request(0, 7, 1, b"\x00" * 20), False),        # Produce: not served yet
+        cases = ((request(0, 2, 1, b"\x00" * 20), False),        # Produce v2: not served
+                 (request(57, 0, 1, b"\x00" * 20), False),       # an API depot does not serve
                  (struct.pack(">i", 200 << 20), False),           # over socket.request.max.bytes
                  (struct.pack(">i", 10) + b"\x00\x03", True))     # cut short, then the peer goes
         for payload, then_leave in cases:
@@ -113,6 +130,130 @@ class KafkaTest(unittest.TestCase):
         # The broker is still fine.
         self.assertIn("brokers", json.loads(self.depot.kcat("-L", "-J")))
 
+
+    def test_kcat_produces_and_consumes_keyed_records_across_a_restart(self):
+        lines = "".join(f"k{i}:value {i}\n" for i in range(50))
+        self.depot.kcat("-P", "-t", "events", "-K", ":", input=lines)
+        expected = [f"k{i}=value {i}@{i}" for i in range(50)]
+        self.assertEqual(self.depot.consume_all("events"), expected)
+        self.depot.restart()
+        self.assertEqual(self.depot.consume_all("events"), expected)
+        # Appends continue from the log's end.
+        self.depot.kcat("-P", "-t", "events", "-K", ":", input="late:arrival\n")
+        self.assertEqual(self.depot.consume_all("events")[-1], "late=arrival@50")
+
+    def test_idempotent_compressed_acks_all_produce_survives_a_sigkill(self):
+        acked = []
+        for codec in ("none", "gzip", "snappy", "lz4", "zstd"):
+            producer = self.depot.producer(**{"compression.codec": codec})
+            for i in range(200):
+                producer.produce("orders", key=f"{codec}-{i}", value=f"order {i} " * 10,
+                                 on_delivery=lambda err, msg: acked.append(
+                                     (err, msg.key().decode(), msg.offset())))
+            self.assertEqual(producer.flush(30), 0)
+        self.assertEqual([e for e in acked if e[0] is not None], [])
+        self.assertEqual([o for _, _, o in acked], list(range(1000)))
+        # Acknowledged under fsync=always: all there after the process is killed.
+        self.depot.restart(kill=True)
+        keys = [line.split("=")[0] for line in self.depot.consume_all("orders")]
+        self.assertEqual(keys, [k for _, k, _ in acked])
+
+    def test_list_offsets_by_time_finds_where_to_replay_from(self):
+        producer = self.depot.producer()
+        base = int(time.time() * 1000) - 100000
+        for i in range(10):
+            producer.produce("clock", value=f"tick {i}", timestamp=base + i * 1000)
+        self.assertEqual(producer.flush(30), 0)
+        # kcat -Q asks ListOffsets for the first offset at or after a time.
+        answer = self.depot.kcat("-Q", "-t", f"clock:0:{base + 4500}")
+        self.assertIn("offset 5", answer)
+        answer = self.depot.kcat("-Q", "-t", f"clock:0:{base + 99999999}")
+        self.assertIn("offset -1", answer)
+        # Consuming from an offset: kcat -o 7.
+        replay = self.depot.kcat("-C", "-t", "clock", "-o", "7", "-e", "-q", "-f", "%s\n")
+        self.assertEqual(replay.splitlines(), ["tick 7", "tick 8", "tick 9"])
+
+    def test_fetch_long_polls_until_data_arrives(self):
+        self.depot.kcat("-L", "-t", "waiting")  # creates it
+        fetch = fetch_v4("waiting", 0, 0, max_wait_ms=5000)
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=10) as s:
+            start = time.time()
+            s.sendall(request(1, 4, 21, fetch))
+            time.sleep(0.3)
+            self.depot.kcat("-P", "-t", "waiting", input="wake up\n")
+            data = read_response(s)
+            waited = time.time() - start
+        self.assertLess(waited, 4.5)  # answered by the append, not the 5 s timeout
+        self.assertIn(b"wake up", data)
+
+    def test_bad_batches_get_kafka_errors_and_leave_the_log_intact(self):
+        self.depot.kcat("-P", "-t", "guarded", input="good\n")
+        batch = record_batch(b"payload")
+        corrupt = bytearray(batch)
+        corrupt[-1] ^= 0xFF  # the CRC no longer matches
+        magic1 = bytearray(batch)
+        magic1[16] = 1
+        cases = [(bytes(corrupt), 2), (bytes(magic1), 2), (batch[:40], 2)]
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            for correlation, (records, code) in enumerate(cases):
+                s.sendall(request(0, 7, correlation, produce_v7("guarded", 0, records)))
+                data = read_response(s)
+                self.assertEqual(struct.unpack(">i", data[:4])[0], correlation)
+                self.assertEqual(produce_v7_error(data), code, records)
+            # acks=0 gets no answer at all; the next request's answer comes next.
+            s.sendall(request(0, 7, 50, produce_v7("guarded", 0, batch, acks=0)))
+            s.sendall(request(18, 0, 51))
+            self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 51)
+        self.assertEqual(self.depot.consume_all("guarded", fmt="%s\n"), ["good", "payload"])
+
+
+def produce_v7(topic, partition, records, acks=-1):
+    name = topic.encode()
+    return (struct.pack(">hhii", -1, acks, 5000, 1) + struct.pack(">h", len(name)) + name +
+            struct.pack(">iii", 1, partition, len(records)) + records)
+
+
+def produce_v7_error(response):
+    # correlation, topics[1], name, partitions[1], index, error_code ...
+    at = 4 + 4
+    (name_len,) = struct.unpack(">h", response[at:at + 2])
+    at += 2 + name_len + 4 + 4
+    return struct.unpack(">h", response[at:at + 2])[0]
+
+
+def fetch_v4(topic, partition, offset, max_wait_ms):
+    name = topic.encode()
+    return (struct.pack(">iiiib", -1, max_wait_ms, 1, 1 << 20, 0) + struct.pack(">i", 1) +
+            struct.pack(">h", len(name)) + name + struct.pack(">iiqi", 1, partition, offset, 1 << 20))
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(n):
+    n = (n << 1) ^ (n >> 63)
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def record_batch(value):
+    """One uncompressed RecordBatch v2 holding a single record with a null key."""
+    body = b"\x00" + varint(0) + varint(0) + varint(-1) + varint(len(value)) + value + varint(0)
+    record = varint(len(body)) + body
+    now = int(time.time() * 1000)
+    after_crc = struct.pack(">hiqqqhii", 0, 0, now, now, -1, -1, -1, 1) + record
+    crc = crc32c(after_crc)
+    after_length = struct.pack(">ibI", -1, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(after_length)) + after_length
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -21,6 +21,7 @@
 #include "protocol/amqp/properties.h"
 #include "server/async_event.h"
 #include "server/connection.h"
+#include "server/durable_wait.h"
 
 namespace depot::amqp {
 namespace {
@@ -881,18 +882,9 @@ void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
 
 template <class Journal>
 awaitable<bool> Session::wait_durable(Journal& journal, int64_t id) {
-  auto timer =
-      std::make_shared<asio::steady_timer>(conn_.executor(), asio::steady_timer::time_point::max());
-  auto ok = std::make_shared<bool>(false);
-  journal.when_durable(id, [timer, ok, executor = conn_.executor()](std::error_code ec) {
-    asio::post(executor, [timer, ok, ec] {
-      *ok = !ec;
-      timer->cancel();
-    });
-  });
-  boost::system::error_code ignored;
-  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  co_return *ok;
+  server::DurableWait wait(conn_.executor());
+  journal.when_durable(id, wait.callback());
+  co_return !co_await wait.wait();
 }
 
 std::optional<ProtocolError> Session::publish(Channel& channel, const BasicPublish& method,

@@ -19,6 +19,7 @@
 #include "protocol/faktory/auth.h"
 #include "protocol/faktory/command.h"
 #include "server/connection.h"
+#include "server/durable_wait.h"
 #include "server/errc.h"
 
 namespace depot::faktory {
@@ -27,6 +28,7 @@ namespace {
 namespace asio = boost::asio;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
+using server::DurableWait;
 
 constexpr std::string_view kFaktoryVersion = "1.10.0";
 constexpr std::chrono::milliseconds kHandshakeTimeout{2000};
@@ -36,41 +38,6 @@ jobs::UnixNanos now_nanos() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// Waits on the connection's strand for a store callback that fires on a sync thread.
-class DurableWait {
- public:
-  explicit DurableWait(const asio::any_io_executor& executor)
-      : state_(std::make_shared<State>(executor)) {}
-
-  jobs::Done callback() {
-    return [state = state_](std::error_code ec) {
-      asio::post(state->timer.get_executor(), [state, ec] {
-        state->result = ec;
-        state->done = true;
-        state->timer.cancel();
-      });
-    };
-  }
-
-  awaitable<std::error_code> wait() {
-    while (!state_->done) {
-      boost::system::error_code ignored;
-      co_await state_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
-    co_return state_->result;
-  }
-
- private:
-  struct State {
-    explicit State(const asio::any_io_executor& executor)
-        : timer(executor, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer timer;
-    std::error_code result;
-    bool done = false;
-  };
-  std::shared_ptr<State> state_;
-};
 
 // One connection's session.
 class Session {

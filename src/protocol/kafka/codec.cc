@@ -129,4 +129,16 @@ void Writer::nullable_bytes(const std::optional<Bytes>& b) {
   bytes(*b);
 }
 
+void Writer::records(std::optional<Bytes>& b) {
+  // Below this a copy costs less than a buffer of its own in the gathered write.
+  constexpr size_t kSpliceMin = 4096;
+  if (!b || splices_ == nullptr || b->size() < kSpliceMin) {
+    nullable_bytes(b);
+    return;
+  }
+  length(static_cast<int64_t>(b->size()), false);
+  splices_->push_back({w_.size(), std::move(*b)});
+  b->clear();
+}
+
 }  // namespace depot::kafka

@@ -18,6 +18,13 @@ namespace depot::kafka {
 
 using Uuid = std::array<uint8_t, 16>;
 
+// A record set left out of an encoded body and sent as its own buffer, so that fetched bytes are
+// not copied into the response: `at` is its place in the body.
+struct Splice {
+  size_t at = 0;
+  Bytes data;
+};
+
 class Reader {
  public:
   static constexpr bool kDecoding = true;
@@ -49,6 +56,8 @@ class Reader {
   }
   void bytes(Bytes& b);
   void nullable_bytes(std::optional<Bytes>& b);
+  // A RECORDS field: nullable bytes (compact in flexible versions).
+  void records(std::optional<Bytes>& b) { nullable_bytes(b); }
   // The request header's client_id: an int16-length nullable string even in flexible headers.
   void classic_nullable_string(std::optional<std::string>& s);
 
@@ -96,7 +105,10 @@ class Reader {
 class Writer {
  public:
   static constexpr bool kDecoding = false;
-  Writer(Bytes& out, bool flexible) : w_(out), flexible_(flexible) {}
+  // With `splices`, large record sets are moved out of the message into it instead of being
+  // copied into `out`.
+  Writer(Bytes& out, bool flexible, std::vector<Splice>* splices = nullptr)
+      : w_(out), flexible_(flexible), splices_(splices) {}
 
   bool ok() const { return true; }
   bool flexible() const { return flexible_; }
@@ -119,6 +131,7 @@ class Writer {
   }
   void bytes(const Bytes& b);
   void nullable_bytes(const std::optional<Bytes>& b);
+  void records(std::optional<Bytes>& b);
   void classic_nullable_string(const std::optional<std::string>& s);
 
   template <class T, class Each>
@@ -148,6 +161,7 @@ class Writer {
 
   ByteWriter w_;
   bool flexible_;
+  std::vector<Splice>* splices_;
 };
 
 // Encodes `m` at `version`. The field lists take a mutable message (one list serves both
@@ -156,6 +170,14 @@ template <class M>
 void encode(const M& m, int16_t version, bool flexible, Bytes& out) {
   Writer w(out, flexible);
   io(w, const_cast<M&>(m), version);
+}
+
+// Encodes `m`, moving its large record sets into `splices` (which empties them in `m`).
+template <class M>
+void encode_spliced(M& m, int16_t version, bool flexible, Bytes& out,
+                    std::vector<Splice>& splices) {
+  Writer w(out, flexible, &splices);
+  io(w, m, version);
 }
 
 // Decodes a whole body: every byte must belong to the message.

@@ -1,11 +1,16 @@
 #pragma once
-// The Kafka face on port 9092: size-prefixed requests answered in order, over eventlog/.
-// Served so far: ApiVersions (0-4) and Metadata (0-12, this node as the only broker and the
-// leader of every partition, topics created on first use). ApiVersions advertises exactly
-// these; any other API or version closes the connection, as Kafka does.
+// The Kafka face on port 9092: size-prefixed requests, over eventlog/. Requests on a connection
+// are handled one at a time and answered in order, as a Kafka broker does (it stops reading a
+// connection until its current request is answered). ApiVersions advertises exactly what is
+// served; any other API or version closes the connection, as Kafka does.
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include "eventlog/topics.h"
 #include "server/protocol_handler.h"
@@ -26,9 +31,20 @@ class KafkaService {
   eventlog::TopicStore& topics() { return *topics_; }
   const KafkaOptions& options() const { return options_; }
 
+  // Fetches waiting for data (long polls) register here and are woken by every append.
+  struct AppendWaiter {
+    explicit AppendWaiter(const boost::asio::any_io_executor& executor) : timer(executor) {}
+    boost::asio::steady_timer timer;
+    bool appended = false;
+  };
+  void watch_appends(const std::shared_ptr<AppendWaiter>& waiter);
+  void notify_appended();
+
  private:
   std::unique_ptr<eventlog::TopicStore> topics_;
   KafkaOptions options_;
+  std::mutex waiters_mutex_;
+  std::vector<std::weak_ptr<AppendWaiter>> waiters_;
 };
 
 class KafkaHandler final : public server::ProtocolHandler {

@@ -65,12 +65,13 @@ std::optional<ParsedRequest> parse_request(ByteSpan request) {
   return parsed;
 }
 
-void append_response(Bytes& out, const RequestHeader& request, ByteSpan body) {
+void append_response(Bytes& out, const RequestHeader& request, ByteSpan body,
+                     size_t spliced_bytes) {
   const bool header_v1 = request.api_key != static_cast<int16_t>(ApiKey::api_versions) &&
                          is_flexible(request.api_key, request.api_version);
   ByteWriter w(out);
   const size_t header_size = 4 + (header_v1 ? 1 : 0);
-  w.write_be<int32_t>(static_cast<int32_t>(header_size + body.size()));
+  w.write_be<int32_t>(static_cast<int32_t>(header_size + body.size() + spliced_bytes));
   w.write_be<int32_t>(request.correlation_id);
   if (header_v1) w.write_uvarint(0);  // no tagged fields
   w.write_bytes(body);

@@ -61,6 +61,8 @@ std::optional<ParsedRequest> parse_request(ByteSpan request);
 
 // Appends a response's size, header (v0 or, for flexible versions other than ApiVersions, v1)
 // and body. `body` is what the API's encoder wrote.
-void append_response(Bytes& out, const RequestHeader& request, ByteSpan body);
+// `spliced_bytes` counts record sets sent after `out` in their own buffers (encode_spliced).
+void append_response(Bytes& out, const RequestHeader& request, ByteSpan body,
+                     size_t spliced_bytes = 0);
 
 }  // namespace depot::kafka

@@ -64,5 +64,125 @@ TEST_F(TopicStoreTest, TopicsArePartitionLogsFoundAgainOnReopening) {
   EXPECT_FALSE(store->find("bad name"));
 }
 
+TEST_F(TopicStoreTest, TopicIdsAndSettingsAreKeptAcrossReopening) {
+  TopicId id{};
+  {
+    auto store = open();
+    TopicConfig config;
+    EXPECT_FALSE(config.set("retention.ms", "60000"));
+    EXPECT_FALSE(config.set("cleanup.policy", "compact"));
+    EXPECT_EQ(*config.set("cleanup.policy", "sometimes"),
+              "'sometimes' is not a valid value for cleanup.policy");
+    EXPECT_EQ(*config.set("flush.ms", "1"), "depot does not keep the topic setting 'flush.ms'");
+    ASSERT_EQ(store->create("ledger", 2, config).value(), CreateResult::created);
+    ASSERT_EQ(store->create("other").value(), CreateResult::created);
+    id = store->find("ledger")->id;
+    EXPECT_NE(id, TopicId{});
+    EXPECT_NE(store->find("other")->id, id);
+    ASSERT_TRUE(store->close());
+  }
+  auto store = open();
+  auto found = store->find(id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->name, "ledger");
+  EXPECT_EQ(found->config.retention_ms, 60000);
+  EXPECT_TRUE(found->config.compact);
+  EXPECT_EQ(store->partition("ledger", 1)->config().retention_ms, 60000);
+  EXPECT_EQ(found->config.overridden, (std::vector<std::string>{"cleanup.policy", "retention.ms"}));
+}
+
+Bytes batch(int records, storage::BatchOptions options = {}, int64_t timestamp = 1000) {
+  storage::RecordBatchBuilder builder(0, options);
+  for (int i = 0; i < records; ++i) {
+    const std::string value = "value " + std::to_string(i);
+    builder.add(std::nullopt, as_bytes(value), timestamp + i);
+  }
+  return builder.build();
+}
+
+TEST_F(TopicStoreTest, AppendsAssignOffsetsAndRefuseBadBatches) {
+  auto store = open();
+  TopicConfig config;
+  EXPECT_FALSE(config.set("max.message.bytes", "200"));
+  ASSERT_EQ(store->create("t", 1, config).value(), CreateResult::created);
+  Bytes two = batch(2);
+  Bytes three = batch(3);
+  Bytes both = two;
+  both.insert(both.end(), three.begin(), three.end());
+  AppendOutcome first = store->append("t", 0, both, 5000);
+  EXPECT_EQ(first.error, AppendError::none);
+  EXPECT_EQ(first.base_offset, 0);
+  EXPECT_EQ(first.last_offset, 4);
+  EXPECT_EQ(first.log_append_time, -1);  // CreateTime
+
+  Bytes corrupt = batch(1);
+  corrupt.back() ^= std::byte{1};
+  EXPECT_EQ(store->append("t", 0, corrupt, 5000).error, AppendError::corrupt_message);
+  Bytes cut = batch(1);
+  cut.resize(30);
+  EXPECT_EQ(store->append("t", 0, cut, 5000).error, AppendError::corrupt_message);
+  Bytes large = batch(20);
+  EXPECT_EQ(store->append("t", 0, large, 5000).error, AppendError::message_too_large);
+  Bytes none;
+  EXPECT_EQ(store->append("t", 0, none, 5000).error, AppendError::invalid_record);
+  EXPECT_EQ(store->append("t", 1, two, 5000).error, AppendError::unknown_topic_or_partition);
+  EXPECT_EQ(store->append("nope", 0, two, 5000).error, AppendError::unknown_topic_or_partition);
+  Bytes control = batch(1, {.attributes = storage::attr::kControl});
+  EXPECT_EQ(store->append("t", 0, control, 5000).error, AppendError::invalid_record);
+  EXPECT_EQ(store->partition("t", 0)->log_end_offset(), 5);  // nothing refused was written
+}
+
+TEST_F(TopicStoreTest, LogAppendTimeTopicsStampTheBrokersTime) {
+  auto store = open();
+  TopicConfig config;
+  EXPECT_FALSE(config.set("message.timestamp.type", "LogAppendTime"));
+  ASSERT_EQ(store->create("stamped", 1, config).value(), CreateResult::created);
+  Bytes one = batch(3);
+  AppendOutcome outcome = store->append("stamped", 0, one, 777777);
+  ASSERT_EQ(outcome.error, AppendError::none);
+  EXPECT_EQ(outcome.log_append_time, 777777);
+  auto read = store->partition("stamped", 0)->read(0, 1 << 20);
+  ASSERT_TRUE(read);
+  auto header = storage::validate_batch(read.value().data);  // the CRC was recomputed
+  ASSERT_TRUE(header);
+  EXPECT_EQ(header.value().timestamp_type(), storage::TimestampType::log_append_time);
+  EXPECT_EQ(header.value().max_timestamp, 777777);
+}
+
+TEST_F(TopicStoreTest, IdempotentProducersAreNotWrittenTwice) {
+  auto store = open();
+  ASSERT_EQ(store->create("once").value(), CreateResult::created);
+  const int64_t producer = store->new_producer_id().value();
+  auto from = [&](int32_t sequence, int records, int16_t epoch = 0) {
+    return batch(records,
+                 {.producer_id = producer, .producer_epoch = epoch, .base_sequence = sequence});
+  };
+  Bytes b0 = from(0, 3);
+  Bytes b1 = from(3, 2);
+  EXPECT_EQ(store->append("once", 0, b0, 1).base_offset, 0);
+  EXPECT_EQ(store->append("once", 0, b1, 1).base_offset, 3);
+  // A retry of either is answered with its first offsets and not written again.
+  Bytes retry = from(0, 3);
+  AppendOutcome again = store->append("once", 0, retry, 1);
+  EXPECT_EQ(again.error, AppendError::none);
+  EXPECT_EQ(again.base_offset, 0);
+  EXPECT_EQ(again.last_offset, 2);
+  EXPECT_EQ(store->partition("once", 0)->log_end_offset(), 5);
+  // A gap is refused; so is an older epoch once a newer one has written.
+  Bytes gap = from(9, 1);
+  EXPECT_EQ(store->append("once", 0, gap, 1).error, AppendError::out_of_order_sequence);
+  Bytes bumped = from(0, 1, 1);
+  EXPECT_EQ(store->append("once", 0, bumped, 1).base_offset, 5);
+  Bytes stale = from(5, 1, 0);
+  EXPECT_EQ(store->append("once", 0, stale, 1).error, AppendError::invalid_producer_epoch);
+  Bytes skipped = from(4, 1, 2);  // a new epoch must start at sequence 0
+  EXPECT_EQ(store->append("once", 0, skipped, 1).error, AppendError::out_of_order_sequence);
+  // Producer ids are never handed out twice, across reopening too.
+  ASSERT_TRUE(store->close());
+  store.reset();
+  auto reopened = open();
+  EXPECT_GT(reopened->new_producer_id().value(), producer);
+}
+
 }  // namespace
 }  // namespace depot::eventlog

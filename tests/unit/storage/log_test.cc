@@ -130,15 +130,15 @@ TEST_F(LogTest, LooksUpOffsetsByTimestamp) {
     append(*log, make_batch(1, "k", std::string(40, 'v'), ts));
   }
   EXPECT_GT(log->segment_count(), 3u);
-  EXPECT_EQ(log->offset_for_timestamp(0).value(), 0);
-  EXPECT_EQ(log->offset_for_timestamp(10).value(), 1);
-  EXPECT_EQ(log->offset_for_timestamp(11).value(), 2);
-  EXPECT_EQ(log->offset_for_timestamp(1495).value(), 151);  // 150 holds ts 5
-  EXPECT_EQ(log->offset_for_timestamp(2990).value(), 299);
+  EXPECT_EQ(log->offset_for_timestamp(0).value()->offset, 0);
+  EXPECT_EQ(log->offset_for_timestamp(10).value()->offset, 1);
+  EXPECT_EQ(log->offset_for_timestamp(11).value()->offset, 2);
+  EXPECT_EQ(log->offset_for_timestamp(1495).value()->offset, 151);  // 150 holds ts 5
+  EXPECT_EQ(log->offset_for_timestamp(2990).value()->offset, 299);
   EXPECT_FALSE(log->offset_for_timestamp(2991).value().has_value());
   // Within one multi-record batch the first record at or after the time is chosen.
   append(*log, make_batch(5, "m", "v", 5000));  // timestamps 5000..5004 at offsets 300..304
-  EXPECT_EQ(log->offset_for_timestamp(5003).value(), 303);
+  EXPECT_EQ(log->offset_for_timestamp(5003).value()->offset, 303);
 }
 
 TEST_F(LogTest, TruncatesToABatchBoundary) {
@@ -218,7 +218,7 @@ TEST_F(LogTest, RebuildsAMissingOrDamagedIndex) {
   (void)index1;
   log = open_log(config);
   EXPECT_EQ(read_all(*log), rows);
-  EXPECT_EQ(log->offset_for_timestamp(200).value(), 399);  // batch 199 holds ts 199, 200
+  EXPECT_EQ(log->offset_for_timestamp(200).value()->offset, 399);  // batch 199 holds ts 199, 200
   EXPECT_TRUE(std::filesystem::exists(index0));
 }
 
