@@ -132,11 +132,20 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
                                       (context.data_dir.path() / "eventlog").string() + ": " +
                                       topics.error().message()};
     }
-    spdlog::info("kafka: {} topic(s)", topics.value()->list().size());
-    auto service =
-        std::make_shared<kafka::KafkaService>(std::move(topics).value(), kafka::KafkaOptions{});
+    const auto offsets_dir = context.data_dir.path() / "eventlog" / "__consumer_offsets";
+    auto offsets = eventlog::OffsetStore::open(offsets_dir, &context.sync);
+    if (!offsets) {
+      return server::StartupError{make_error_code(server::errc::storage_failed),
+                                  "cannot open the committed offsets in " + offsets_dir.string() +
+                                      ": " + offsets.error().message()};
+    }
+    spdlog::info("kafka: {} topic(s), {} consumer group(s) with committed offsets",
+                 topics.value()->list().size(), offsets.value()->groups().size());
+    auto service = std::make_shared<kafka::KafkaService>(
+        std::move(topics).value(), std::move(offsets).value(), kafka::KafkaOptions{});
+    service->start(server.io_context().get_executor());
     context.at_shutdown.push_back([service] {
-      if (auto closed = service->topics().close(); !closed) {
+      if (auto closed = service->close(); !closed) {
         spdlog::error("kafka: closing the event log failed: {}", closed.error().message());
       }
     });

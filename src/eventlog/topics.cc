@@ -389,6 +389,38 @@ AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte
   return outcome;
 }
 
+size_t TopicStore::maintain() {
+  std::vector<std::pair<std::shared_ptr<Partition>, bool>> partitions;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, topic] : topics_) {
+      for (const auto& partition : topic.partitions)
+        partitions.emplace_back(partition, topic.config.compact);
+    }
+  }
+  size_t changed = 0;
+  for (const auto& [partition, compact] : partitions) {
+    if (compact) {
+      auto stats = partition->log->compact();
+      if (stats) {
+        changed += stats.value().segments_rewritten;
+      } else {
+        spdlog::error("eventlog: compacting {} failed: {}", partition->log->dir().string(),
+                      stats.error().message());
+      }
+    } else {
+      auto deleted = partition->log->enforce_retention();
+      if (deleted) {
+        changed += deleted.value();
+      } else {
+        spdlog::error("eventlog: retention on {} failed: {}", partition->log->dir().string(),
+                      deleted.error().message());
+      }
+    }
+  }
+  return changed;
+}
+
 Result<void> TopicStore::close() {
   std::lock_guard lock(mutex_);
   for (auto& [name, topic] : topics_) {

@@ -109,6 +109,10 @@ class TopicStore {
   // batch is written; batches before it are.
   AppendOutcome append(const std::string& topic, int32_t partition, std::span<std::byte> record_set,
                        int64_t now_ms);
+  // Retention for delete topics, compaction for compacted ones, over every partition: blocking
+  // disk work for a maintenance thread. Returns how many segments were deleted or rewritten.
+  size_t maintain();
+
   // A new producer id for InitProducerId.
   Result<int64_t> new_producer_id() { return producer_ids_->next(); }
 

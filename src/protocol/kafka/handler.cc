@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <map>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "protocol/kafka/group_messages.h"
 #include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
 #include "server/connection.h"
@@ -26,6 +29,8 @@ constexpr int16_t kOffsetOutOfRange = 1;
 constexpr int16_t kCorruptMessage = 2;
 constexpr int16_t kUnknownTopicOrPartition = 3;
 constexpr int16_t kMessageTooLarge = 10;
+constexpr int16_t kOffsetMetadataTooLarge = 12;
+constexpr int16_t kCoordinatorNotAvailable = 15;
 constexpr int16_t kInvalidTopic = 17;
 constexpr int16_t kInvalidRequiredAcks = 21;
 constexpr int16_t kUnsupportedVersion = 35;
@@ -44,10 +49,28 @@ constexpr int16_t key(ApiKey api) {
 // What this face answers: exactly what ApiVersions advertises. The lowest versions are Kafka
 // 4's (RecordBatch v2 only); they cover librdkafka, kafkajs and kafka-python as well.
 constexpr ApiVersionRange kSupported[] = {
-    {key(ApiKey::produce), 3, 11},      {key(ApiKey::fetch), 4, 17},
-    {key(ApiKey::list_offsets), 1, 10}, {key(ApiKey::metadata), 0, 12},
-    {key(ApiKey::api_versions), 0, 4},  {key(ApiKey::init_producer_id), 0, 5},
+    {key(ApiKey::produce), 3, 11},
+    {key(ApiKey::fetch), 4, 17},
+    {key(ApiKey::list_offsets), 1, 10},
+    {key(ApiKey::metadata), 0, 12},
+    // The group APIs from version 0: librdkafka 2.0 turns consumer groups on only when every
+    // one of them reaches down to 0 (or 1-2 for the offset APIs).
+    {key(ApiKey::offset_commit), 0, 9},
+    {key(ApiKey::offset_fetch), 0, 9},
+    {key(ApiKey::find_coordinator), 0, 6},
+    {key(ApiKey::join_group), 0, 9},
+    {key(ApiKey::heartbeat), 0, 4},
+    {key(ApiKey::leave_group), 0, 5},
+    {key(ApiKey::sync_group), 0, 5},
+    {key(ApiKey::describe_groups), 0, 5},
+    {key(ApiKey::list_groups), 0, 5},
+    {key(ApiKey::api_versions), 0, 4},
+    {key(ApiKey::init_producer_id), 0, 5},
+    {key(ApiKey::delete_groups), 0, 2},
 };
+
+// Kafka's offset.metadata.max.bytes.
+constexpr size_t kMaxOffsetMetadata = 4096;
 
 const ApiVersionRange* supported(int16_t api_key) {
   for (const ApiVersionRange& range : kSupported) {
@@ -110,6 +133,41 @@ Answer reply(M& message, const RequestHeader& h) {
   return answer;
 }
 
+// A value delivered by a callback that may run on another thread or inside a lock, awaited on
+// the connection's executor.
+template <class T>
+class Completion {
+ public:
+  explicit Completion(const asio::any_io_executor& executor)
+      : state_(std::make_shared<State>(executor)) {}
+
+  std::function<void(T)> callback() {
+    return [state = state_](T value) {
+      asio::post(state->timer.get_executor(), [state, value = std::move(value)]() mutable {
+        state->value = std::move(value);
+        state->timer.cancel();
+      });
+    };
+  }
+
+  awaitable<T> wait() {
+    while (!state_->value) {
+      boost::system::error_code ignored;  // operation_aborted is the wake-up
+      co_await state_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    co_return std::move(*state_->value);
+  }
+
+ private:
+  struct State {
+    explicit State(const asio::any_io_executor& executor)
+        : timer(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+    std::optional<T> value;
+  };
+  std::shared_ptr<State> state_;
+};
+
 class Session {
  public:
   Session(KafkaService& service, server::Connection& conn) : service_(service), conn_(conn) {}
@@ -128,6 +186,18 @@ class Session {
   size_t read_partitions(const FetchRequest& request, int16_t version, FetchResponse& response);
   Answer list_offsets(const RequestHeader& h, const ListOffsetsRequest& request);
   Answer init_producer_id(const RequestHeader& h, const InitProducerIdRequest& request);
+  Answer find_coordinator(const RequestHeader& h, const FindCoordinatorRequest& request);
+  awaitable<Answer> join_group(const RequestHeader& h, JoinGroupRequest& request);
+  awaitable<Answer> sync_group(const RequestHeader& h, SyncGroupRequest& request);
+  Answer heartbeat(const RequestHeader& h, const HeartbeatRequest& request);
+  Answer leave_group(const RequestHeader& h, const LeaveGroupRequest& request);
+  awaitable<Answer> offset_commit(const RequestHeader& h, const OffsetCommitRequest& request);
+  Answer offset_fetch(const RequestHeader& h, const OffsetFetchRequest& request);
+  Answer describe_groups(const RequestHeader& h, const DescribeGroupsRequest& request);
+  Answer list_groups(const RequestHeader& h, const ListGroupsRequest& request);
+  awaitable<Answer> delete_groups(const RequestHeader& h, const DeleteGroupsRequest& request);
+  // Waits for a store write to be durable; false (logged) when it could not be.
+  awaitable<bool> durable(int64_t offset);
 
   KafkaService& service_;
   server::Connection& conn_;
@@ -182,6 +252,48 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
     case ApiKey::init_producer_id:
       if (auto m = parse<InitProducerIdRequest>(request, "InitProducerId")) {
         co_return init_producer_id(h, *m);
+      }
+      break;
+    case ApiKey::find_coordinator:
+      if (auto m = parse<FindCoordinatorRequest>(request, "FindCoordinator")) {
+        co_return find_coordinator(h, *m);
+      }
+      break;
+    case ApiKey::join_group:
+      if (auto m = parse<JoinGroupRequest>(request, "JoinGroup")) {
+        co_return co_await join_group(h, *m);
+      }
+      break;
+    case ApiKey::sync_group:
+      if (auto m = parse<SyncGroupRequest>(request, "SyncGroup")) {
+        co_return co_await sync_group(h, *m);
+      }
+      break;
+    case ApiKey::heartbeat:
+      if (auto m = parse<HeartbeatRequest>(request, "Heartbeat")) co_return heartbeat(h, *m);
+      break;
+    case ApiKey::leave_group:
+      if (auto m = parse<LeaveGroupRequest>(request, "LeaveGroup")) co_return leave_group(h, *m);
+      break;
+    case ApiKey::offset_commit:
+      if (auto m = parse<OffsetCommitRequest>(request, "OffsetCommit")) {
+        co_return co_await offset_commit(h, *m);
+      }
+      break;
+    case ApiKey::offset_fetch:
+      if (auto m = parse<OffsetFetchRequest>(request, "OffsetFetch")) co_return offset_fetch(h, *m);
+      break;
+    case ApiKey::describe_groups:
+      if (auto m = parse<DescribeGroupsRequest>(request, "DescribeGroups")) {
+        co_return describe_groups(h, *m);
+      }
+      break;
+    case ApiKey::list_groups:
+      if (auto m = parse<ListGroupsRequest>(request, "ListGroups")) co_return list_groups(h, *m);
+      break;
+    case ApiKey::delete_groups:
+      if (auto m = parse<DeleteGroupsRequest>(request, "DeleteGroups")) {
+        co_return co_await delete_groups(h, *m);
       }
       break;
     default:
@@ -479,6 +591,289 @@ Answer Session::init_producer_id(const RequestHeader& h, const InitProducerIdReq
   return reply(response, h);
 }
 
+// --- Consumer groups
+
+awaitable<bool> Session::durable(int64_t offset) {
+  if (offset < 0) co_return true;
+  server::DurableWait wait(conn_.executor());
+  service_.offsets().when_durable(offset, wait.callback());
+  if (std::error_code ec = co_await wait.wait()) {
+    spdlog::error("{}: committed offsets not made durable: {}", conn_.name(), ec.message());
+    co_return false;
+  }
+  co_return true;
+}
+
+Answer Session::find_coordinator(const RequestHeader& h, const FindCoordinatorRequest& request) {
+  // This node coordinates every group; there is no transaction coordinator.
+  std::vector<std::string> keys = request.coordinator_keys;
+  if (h.api_version <= 3) keys = {request.key};
+  FindCoordinatorResponse response;
+  for (const std::string& k : keys) {
+    Coordinator& c = response.coordinators.emplace_back();
+    c.key = k;
+    if (request.key_type != 0) {
+      c.node_id = -1;
+      c.port = -1;
+      c.error_code = kCoordinatorNotAvailable;
+      c.error_message = "depot has no transaction coordinator";
+      continue;
+    }
+    c.node_id = service_.options().node_id;
+    c.host = conn_.local().address().to_string();
+    c.port = conn_.local().port();
+  }
+  return reply(response, h);
+}
+
+awaitable<Answer> Session::join_group(const RequestHeader& h, JoinGroupRequest& request) {
+  eventlog::JoinRequest join;
+  join.group_id = request.group_id;
+  join.member_id = request.member_id;
+  join.group_instance_id = request.group_instance_id;
+  join.client_id = h.client_id.value_or("");
+  join.client_host = "/" + conn_.remote().address().to_string();
+  join.session_timeout_ms = request.session_timeout_ms;
+  // v0 has no rebalance timeout: Kafka takes the session timeout.
+  join.rebalance_timeout_ms =
+      h.api_version == 0 ? request.session_timeout_ms : request.rebalance_timeout_ms;
+  join.protocol_type = request.protocol_type;
+  for (JoinGroupProtocol& p : request.protocols)
+    join.protocols.push_back({p.name, std::move(p.metadata)});
+  join.require_known_member_id = h.api_version >= 4;
+  Completion<eventlog::JoinResult> done(conn_.executor());
+  {
+    std::lock_guard lock(service_.groups_mutex());
+    service_.groups().join(std::move(join), now_ms(), done.callback());
+  }
+  eventlog::JoinResult result = co_await done.wait();
+  JoinGroupResponse response;
+  response.error_code = result.error;
+  response.generation_id = result.generation_id;
+  response.protocol_type = result.protocol_type;
+  response.protocol_name = result.protocol_name;
+  response.leader = result.leader_id;
+  response.member_id = result.member_id;
+  for (eventlog::JoinedMember& m : result.members)
+    response.members.push_back({m.member_id, m.group_instance_id, std::move(m.metadata)});
+  co_return reply(response, h);
+}
+
+awaitable<Answer> Session::sync_group(const RequestHeader& h, SyncGroupRequest& request) {
+  eventlog::SyncRequest sync;
+  sync.group_id = request.group_id;
+  sync.generation_id = request.generation_id;
+  sync.member_id = request.member_id;
+  sync.group_instance_id = request.group_instance_id;
+  sync.protocol_type = request.protocol_type;
+  sync.protocol_name = request.protocol_name;
+  for (SyncGroupAssignment& a : request.assignments)
+    sync.assignments.push_back({a.member_id, std::move(a.assignment)});
+  Completion<eventlog::SyncResult> done(conn_.executor());
+  {
+    std::lock_guard lock(service_.groups_mutex());
+    service_.groups().sync(std::move(sync), now_ms(), done.callback());
+  }
+  eventlog::SyncResult result = co_await done.wait();
+  SyncGroupResponse response;
+  response.error_code = result.error;
+  response.protocol_type = result.protocol_type;
+  response.protocol_name = result.protocol_name;
+  response.assignment = std::move(result.assignment);
+  co_return reply(response, h);
+}
+
+Answer Session::heartbeat(const RequestHeader& h, const HeartbeatRequest& request) {
+  ErrorOnlyResponse response;
+  std::lock_guard lock(service_.groups_mutex());
+  response.error_code =
+      service_.groups().heartbeat(request.group_id, request.generation_id, request.member_id,
+                                  request.group_instance_id, now_ms());
+  return reply(response, h);
+}
+
+Answer Session::leave_group(const RequestHeader& h, const LeaveGroupRequest& request) {
+  std::vector<eventlog::MemberIdentity> members;
+  if (h.api_version <= 2) {
+    members.push_back({request.member_id, std::nullopt});
+  } else {
+    for (const LeaveGroupMember& m : request.members)
+      members.push_back({m.member_id, m.group_instance_id});
+  }
+  eventlog::LeaveResult result;
+  {
+    std::lock_guard lock(service_.groups_mutex());
+    result = service_.groups().leave(request.group_id, members, now_ms());
+  }
+  LeaveGroupResponse response;
+  response.error_code = result.error;
+  if (h.api_version <= 2) {
+    // One member: its own error is the answer's.
+    if (response.error_code == kNone && !result.members.empty()) {
+      response.error_code = result.members.front();
+    }
+  } else {
+    for (size_t i = 0; i < members.size(); ++i) {
+      response.members.push_back({members[i].member_id, members[i].group_instance_id,
+                                  i < result.members.size() ? result.members[i] : kNone});
+    }
+  }
+  return reply(response, h);
+}
+
+awaitable<Answer> Session::offset_commit(const RequestHeader& h,
+                                         const OffsetCommitRequest& request) {
+  OffsetCommitResponse response;
+  int16_t group_error = kNone;
+  {
+    std::lock_guard lock(service_.groups_mutex());
+    group_error =
+        service_.groups().validate_commit(request.group_id, request.generation_id,
+                                          request.member_id, request.group_instance_id, now_ms());
+  }
+  std::vector<eventlog::OffsetCommit> commits;
+  for (const OffsetCommitTopic& topic : request.topics) {
+    TopicPartitionErrors& out = response.topics.emplace_back();
+    out.name = topic.name;
+    auto info = service_.topics().find(topic.name);
+    for (const OffsetCommitPartition& p : topic.partitions) {
+      int16_t error = group_error;
+      if (error == kNone &&
+          (!info || p.partition_index < 0 || p.partition_index >= info->partitions)) {
+        error = kUnknownTopicOrPartition;
+      }
+      const std::string metadata = p.committed_metadata.value_or("");
+      if (error == kNone && metadata.size() > kMaxOffsetMetadata) error = kOffsetMetadataTooLarge;
+      out.partitions.push_back({p.partition_index, error});
+      if (error == kNone) {
+        commits.push_back({topic.name, p.partition_index, p.committed_offset,
+                           p.committed_leader_epoch, metadata});
+      }
+    }
+  }
+  if (!commits.empty()) {
+    auto written = service_.offsets().commit(request.group_id, commits, now_ms());
+    const bool ok = written && co_await durable(written.value());
+    if (!written) {
+      spdlog::error("{}: cannot write committed offsets: {}", conn_.name(),
+                    written.error().message());
+    }
+    if (!ok) {
+      for (TopicPartitionErrors& topic : response.topics) {
+        for (PartitionError& p : topic.partitions) {
+          if (p.error_code == kNone) p.error_code = kKafkaStorageError;
+        }
+      }
+    }
+  }
+  co_return reply(response, h);
+}
+
+Answer Session::offset_fetch(const RequestHeader& h, const OffsetFetchRequest& request) {
+  OffsetFetchResponse response;
+  for (const OffsetFetchGroup& group : request.groups) {
+    OffsetFetchResponseGroup& out = response.groups.emplace_back();
+    out.group_id = group.group_id;
+    auto committed = [](OffsetFetchResponseTopic& topic, int32_t partition,
+                        const std::optional<eventlog::CommittedOffset>& found) {
+      OffsetFetchPartition& p = topic.partitions.emplace_back();
+      p.partition_index = partition;
+      p.metadata = "";
+      if (found) {
+        p.committed_offset = found->offset;
+        p.committed_leader_epoch = found->leader_epoch;
+        p.metadata = found->metadata;
+      }
+    };
+    if (!group.topics) {
+      for (const auto& [topic, partitions] : service_.offsets().all(group.group_id)) {
+        OffsetFetchResponseTopic& t = out.topics.emplace_back();
+        t.name = topic;
+        for (const auto& [index, offset] : partitions)
+          committed(t, index, offset);
+      }
+      continue;
+    }
+    for (const OffsetFetchTopic& topic : *group.topics) {
+      OffsetFetchResponseTopic& t = out.topics.emplace_back();
+      t.name = topic.name;
+      for (int32_t index : topic.partition_indexes)
+        committed(t, index, service_.offsets().fetch(group.group_id, topic.name, index));
+    }
+  }
+  return reply(response, h);
+}
+
+Answer Session::describe_groups(const RequestHeader& h, const DescribeGroupsRequest& request) {
+  DescribeGroupsResponse response;
+  std::lock_guard lock(service_.groups_mutex());
+  for (const std::string& id : request.groups) {
+    eventlog::GroupDescription d = service_.groups().describe(id);
+    DescribedGroup& g = response.groups.emplace_back();
+    g.error_code = d.error;
+    g.group_id = id;
+    g.group_state = d.state;
+    g.protocol_type = d.protocol_type;
+    g.protocol_data = d.protocol;
+    for (eventlog::MemberDescription& m : d.members) {
+      g.members.push_back({m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                           std::move(m.metadata), std::move(m.assignment)});
+    }
+  }
+  return reply(response, h);
+}
+
+Answer Session::list_groups(const RequestHeader& h, const ListGroupsRequest& request) {
+  ListGroupsResponse response;
+  auto wanted = [](const std::vector<std::string>& filter, const std::string& value) {
+    if (filter.empty()) return true;
+    return std::any_of(filter.begin(), filter.end(), [&value](const std::string& f) {
+      return f.size() == value.size() &&
+             std::equal(f.begin(), f.end(), value.begin(),
+                        [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+    });
+  };
+  std::lock_guard lock(service_.groups_mutex());
+  for (const eventlog::GroupListing& g : service_.groups().list()) {
+    // Every group here is of the classic protocol (KIP-848's "consumer" groups are not served).
+    if (!wanted(request.states_filter, g.state) || !wanted(request.types_filter, "classic")) {
+      continue;
+    }
+    response.groups.push_back({g.group_id, g.protocol_type, g.state, "classic"});
+  }
+  return reply(response, h);
+}
+
+awaitable<Answer> Session::delete_groups(const RequestHeader& h,
+                                         const DeleteGroupsRequest& request) {
+  DeleteGroupsResponse response;
+  int64_t wait_for = -1;
+  for (const std::string& id : request.groups_names) {
+    int16_t error = kNone;
+    {
+      std::lock_guard lock(service_.groups_mutex());
+      error = service_.groups().remove_group(id);
+    }
+    if (error == kNone) {
+      auto deleted = service_.offsets().delete_group(id, now_ms());
+      if (!deleted) {
+        spdlog::error("{}: cannot delete the offsets of group '{}': {}", conn_.name(), id,
+                      deleted.error().message());
+        error = kKafkaStorageError;
+      } else {
+        wait_for = std::max(wait_for, deleted.value());
+      }
+    }
+    response.results.push_back({id, error});
+  }
+  if (!co_await durable(wait_for)) {
+    for (DeletableGroupResult& r : response.results) {
+      if (r.error_code == kNone) r.error_code = kKafkaStorageError;
+    }
+  }
+  co_return reply(response, h);
+}
+
 awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Response& response) {
   size_t spliced = 0;
   for (const Splice& s : response.splices)
@@ -500,6 +895,78 @@ awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Resp
 }
 
 }  // namespace
+
+struct KafkaService::Ticker {
+  explicit Ticker(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  bool stopped = false;
+};
+
+KafkaService::KafkaService(std::unique_ptr<eventlog::TopicStore> topics,
+                           std::unique_ptr<eventlog::OffsetStore> offsets, KafkaOptions options)
+    : topics_(std::move(topics)),
+      offsets_(std::move(offsets)),
+      options_(std::move(options)),
+      groups_(options_.groups) {
+  // Groups known only from their committed offsets are listed and described as Empty.
+  for (const std::string& group : offsets_->groups())
+    groups_.ensure_group(group);
+}
+
+KafkaService::~KafkaService() {
+  (void)close();
+}
+
+void KafkaService::start(const asio::any_io_executor& executor) {
+  ticker_ = std::make_shared<Ticker>(executor);
+  asio::co_spawn(
+      executor,
+      [this, ticker = ticker_]() -> awaitable<void> {
+        while (!ticker->stopped) {
+          // Session timeouts are seconds; a tenth of a second is precise enough.
+          ticker->timer.expires_after(std::chrono::milliseconds(100));
+          boost::system::error_code ignored;
+          co_await ticker->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+          if (ticker->stopped) break;
+          std::lock_guard lock(groups_mutex_);
+          groups_.tick(now_ms());
+        }
+      },
+      asio::detached);
+  maintenance_ = std::thread([this] { maintain(); });
+}
+
+void KafkaService::maintain() {
+  std::unique_lock lock(maintenance_mutex_);
+  while (!stopping_) {
+    maintenance_wake_.wait_for(lock, options_.maintenance_interval);
+    if (stopping_) break;
+    lock.unlock();
+    if (size_t changed = topics_->maintain(); changed > 0) {
+      spdlog::info("eventlog: retention and compaction removed or rewrote {} segment(s)", changed);
+    }
+    if (auto compacted = offsets_->maybe_compact(); !compacted) {
+      spdlog::error("eventlog: compacting committed offsets failed: {}",
+                    compacted.error().message());
+    }
+    lock.lock();
+  }
+}
+
+Result<void> KafkaService::close() {
+  if (ticker_) {
+    ticker_->stopped = true;
+    ticker_->timer.cancel();
+  }
+  {
+    std::lock_guard lock(maintenance_mutex_);
+    stopping_ = true;
+  }
+  maintenance_wake_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
+  DEPOT_TRY(offsets_->close());
+  return topics_->close();
+}
 
 void KafkaService::watch_appends(const std::shared_ptr<AppendWaiter>& waiter) {
   std::lock_guard lock(waiters_mutex_);

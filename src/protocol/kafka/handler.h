@@ -4,14 +4,18 @@
 // connection until its current request is answered). ApiVersions advertises exactly what is
 // served; any other API or version closes the connection, as Kafka does.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "eventlog/groups.h"
+#include "eventlog/offsets.h"
 #include "eventlog/topics.h"
 #include "server/protocol_handler.h"
 
@@ -22,14 +26,30 @@ struct KafkaOptions {
   std::string cluster_id = "depot";
   // Kafka's socket.request.max.bytes: a larger request closes the connection.
   size_t max_request_bytes = 100ULL << 20;
+  eventlog::GroupCoordinatorOptions groups;
+  // How often retention and compaction look at the logs (Kafka's log.retention.check.interval.ms).
+  std::chrono::milliseconds maintenance_interval{5 * 60 * 1000};
 };
 
 class KafkaService {
  public:
-  KafkaService(std::unique_ptr<eventlog::TopicStore> topics, KafkaOptions options)
-      : topics_(std::move(topics)), options_(std::move(options)) {}
+  KafkaService(std::unique_ptr<eventlog::TopicStore> topics,
+               std::unique_ptr<eventlog::OffsetStore> offsets, KafkaOptions options);
+  ~KafkaService();
   eventlog::TopicStore& topics() { return *topics_; }
+  eventlog::OffsetStore& offsets() { return *offsets_; }
   const KafkaOptions& options() const { return options_; }
+
+  // The group coordinator is single-threaded: every use holds this mutex. Its callbacks run
+  // under it, so they only post to their connection's executor.
+  std::mutex& groups_mutex() { return groups_mutex_; }
+  eventlog::GroupCoordinator& groups() { return groups_; }
+
+  // Starts the group coordinator's clock (session and rebalance timeouts) and log maintenance
+  // (retention, compaction) on a thread of its own.
+  void start(const boost::asio::any_io_executor& executor);
+  // Stops both, and closes the logs.
+  Result<void> close();
 
   // Fetches waiting for data (long polls) register here and are woken by every append.
   struct AppendWaiter {
@@ -41,8 +61,19 @@ class KafkaService {
   void notify_appended();
 
  private:
+  void maintain();
+
   std::unique_ptr<eventlog::TopicStore> topics_;
+  std::unique_ptr<eventlog::OffsetStore> offsets_;
   KafkaOptions options_;
+  std::mutex groups_mutex_;
+  eventlog::GroupCoordinator groups_;
+  struct Ticker;
+  std::shared_ptr<Ticker> ticker_;
+  std::thread maintenance_;
+  std::mutex maintenance_mutex_;
+  std::condition_variable maintenance_wake_;
+  bool stopping_ = false;
   std::mutex waiters_mutex_;
   std::vector<std::weak_ptr<AppendWaiter>> waiters_;
 };

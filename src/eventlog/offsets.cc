@@ -1,0 +1,231 @@
+#include "eventlog/offsets.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "messaging/record_fields.h"
+#include "storage/record_batch.h"
+
+namespace depot::eventlog {
+namespace {
+
+using messaging::read_string;
+using messaging::write_string;
+
+// The first byte of a key says what the record is, leaving room for other kinds (group metadata,
+// as Kafka keeps beside offsets) in the same log.
+constexpr uint8_t kCommittedOffsetKey = 1;
+constexpr uint8_t kCommittedOffsetValueVersion = 0;
+
+struct OffsetKey {
+  std::string group;
+  std::string topic;
+  int32_t partition = 0;
+};
+
+Bytes encode_key(std::string_view group, std::string_view topic, int32_t partition) {
+  Bytes out;
+  out.reserve(1 + 4 + group.size() + 4 + topic.size() + 4);
+  ByteWriter w(out);
+  w.write_be<uint8_t>(kCommittedOffsetKey);
+  write_string(w, group);
+  write_string(w, topic);
+  w.write_be<int32_t>(partition);
+  return out;
+}
+
+std::optional<OffsetKey> decode_key(ByteSpan bytes) {
+  ByteReader r(bytes);
+  if (r.read_be<uint8_t>() != kCommittedOffsetKey) return std::nullopt;
+  OffsetKey key;
+  key.group = read_string(r);
+  key.topic = read_string(r);
+  key.partition = r.read_be<int32_t>();
+  if (!r.ok() || !r.at_end()) return std::nullopt;
+  return key;
+}
+
+Bytes encode_value(const CommittedOffset& value) {
+  Bytes out;
+  out.reserve(1 + 8 + 4 + 4 + value.metadata.size() + 8);
+  ByteWriter w(out);
+  w.write_be<uint8_t>(kCommittedOffsetValueVersion);
+  w.write_be<int64_t>(value.offset);
+  w.write_be<int32_t>(value.leader_epoch);
+  write_string(w, value.metadata);
+  w.write_be<int64_t>(value.commit_timestamp_ms);
+  return out;
+}
+
+std::optional<CommittedOffset> decode_value(ByteSpan bytes) {
+  ByteReader r(bytes);
+  if (r.read_be<uint8_t>() != kCommittedOffsetValueVersion) return std::nullopt;
+  CommittedOffset value;
+  value.offset = r.read_be<int64_t>();
+  value.leader_epoch = r.read_be<int32_t>();
+  value.metadata = read_string(r);
+  value.commit_timestamp_ms = r.read_be<int64_t>();
+  if (!r.ok() || !r.at_end()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+storage::LogConfig OffsetStore::default_log_config() {
+  storage::LogConfig config;
+  config.segment_bytes = 16ULL << 20;
+  config.preallocate_bytes = 0;  // small records, written a few at a time
+  return config;
+}
+
+Result<std::unique_ptr<OffsetStore>> OffsetStore::open(const std::filesystem::path& dir,
+                                                       storage::SyncService* sync,
+                                                       storage::LogConfig config) {
+  DEPOT_TRY(auto log, storage::Log::open({dir, config, sync, nullptr, {}}));
+  std::unique_ptr<OffsetStore> store(new OffsetStore(std::move(log)));
+  DEPOT_TRY(store->load());
+  return store;
+}
+
+OffsetStore::~OffsetStore() {
+  (void)close();
+}
+
+Result<void> OffsetStore::load() {
+  // Replaying counts what is superseded too: garbage from before a restart is garbage still.
+  size_t skipped = 0;
+  std::lock_guard lock(mutex_);
+  DEPOT_TRY(storage::for_each_record(*log_, 0, [&](const storage::RecordView& record) {
+    auto key = record.key ? decode_key(*record.key) : std::nullopt;
+    if (!key) {
+      ++skipped;
+      return;
+    }
+    std::optional<CommittedOffset> value;
+    if (record.value) {
+      value = decode_value(*record.value);
+      if (!value) {
+        ++skipped;
+        return;
+      }
+    }
+    apply(key->group, key->topic, key->partition, std::move(value));
+  }));
+  if (skipped > 0) {
+    spdlog::warn("eventlog: {} record(s) of the offsets log in {} do not decode; skipped", skipped,
+                 log_->dir().string());
+  }
+  return success();
+}
+
+void OffsetStore::apply(std::string_view group, const std::string& topic, int32_t partition,
+                        std::optional<CommittedOffset> value) {
+  auto group_it = groups_.find(group);
+  if (!value) {
+    if (group_it == groups_.end()) return;
+    auto topic_it = group_it->second.find(topic);
+    if (topic_it == group_it->second.end() || topic_it->second.erase(partition) == 0) return;
+    // The value is garbage now, and the tombstone will be once compaction has let it age.
+    --live_records_;
+    superseded_records_ += 2;
+    if (topic_it->second.empty()) group_it->second.erase(topic_it);
+    if (group_it->second.empty()) groups_.erase(group_it);
+    return;
+  }
+  if (group_it == groups_.end())
+    group_it = groups_.emplace(std::string(group), TopicOffsets{}).first;
+  auto [it, inserted] = group_it->second[topic].insert_or_assign(partition, std::move(*value));
+  if (inserted) {
+    ++live_records_;
+  } else {
+    ++superseded_records_;
+  }
+}
+
+Result<int64_t> OffsetStore::commit(std::string_view group, std::span<const OffsetCommit> offsets,
+                                    int64_t now_ms) {
+  if (offsets.empty()) return int64_t{-1};
+  storage::RecordBatchBuilder builder;
+  for (const OffsetCommit& c : offsets) {
+    const Bytes key = encode_key(group, c.topic, c.partition);
+    const Bytes value = encode_value({c.offset, c.leader_epoch, c.metadata, now_ms});
+    builder.add(ByteSpan(key), ByteSpan(value), now_ms);
+  }
+  Bytes batch = builder.build();
+  std::lock_guard lock(mutex_);
+  // Written before it is applied: what fetch() shows is always in the log.
+  DEPOT_TRY(auto appended, log_->append(batch));
+  for (const OffsetCommit& c : offsets)
+    apply(group, c.topic, c.partition,
+          CommittedOffset{c.offset, c.leader_epoch, c.metadata, now_ms});
+  return appended.last_offset;
+}
+
+Result<int64_t> OffsetStore::delete_group(std::string_view group, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  auto group_it = groups_.find(group);
+  if (group_it == groups_.end()) return int64_t{-1};
+  storage::RecordBatchBuilder builder;
+  std::vector<std::pair<std::string, int32_t>> keys;
+  for (const auto& [topic, partitions] : group_it->second) {
+    for (const auto& [partition, offset] : partitions) {
+      const Bytes key = encode_key(group, topic, partition);
+      builder.add(ByteSpan(key), std::nullopt, now_ms);
+      keys.emplace_back(topic, partition);
+    }
+  }
+  Bytes batch = builder.build();
+  DEPOT_TRY(auto appended, log_->append(batch));
+  for (const auto& [topic, partition] : keys)
+    apply(group, topic, partition, std::nullopt);
+  return appended.last_offset;
+}
+
+std::optional<CommittedOffset> OffsetStore::fetch(std::string_view group, std::string_view topic,
+                                                  int32_t partition) const {
+  std::lock_guard lock(mutex_);
+  auto group_it = groups_.find(group);
+  if (group_it == groups_.end()) return std::nullopt;
+  auto topic_it = group_it->second.find(topic);
+  if (topic_it == group_it->second.end()) return std::nullopt;
+  auto it = topic_it->second.find(partition);
+  if (it == topic_it->second.end()) return std::nullopt;
+  return it->second;
+}
+
+TopicOffsets OffsetStore::all(std::string_view group) const {
+  std::lock_guard lock(mutex_);
+  auto group_it = groups_.find(group);
+  return group_it == groups_.end() ? TopicOffsets{} : group_it->second;
+}
+
+std::vector<std::string> OffsetStore::groups() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  out.reserve(groups_.size());
+  for (const auto& [group, topics] : groups_)
+    out.push_back(group);
+  return out;
+}
+
+Result<bool> OffsetStore::maybe_compact() {
+  size_t superseded = 0;
+  {
+    std::lock_guard lock(mutex_);
+    superseded = superseded_records_;
+    if (superseded < kMinRecordsToCompact || superseded < live_records_) return false;
+  }
+  if (log_->segment_count() < 2) return false;  // only closed segments are compacted
+  DEPOT_TRY(log_->compact());
+  // Commits made while compacting stay counted for the next time.
+  std::lock_guard lock(mutex_);
+  superseded_records_ -= std::min(superseded, superseded_records_);
+  return true;
+}
+
+Result<void> OffsetStore::close() {
+  return log_->close();
+}
+
+}  // namespace depot::eventlog
