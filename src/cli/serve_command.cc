@@ -125,6 +125,8 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     eventlog::TopicStoreOptions topics_options;
     topics_options.dir = context.data_dir.path() / "eventlog";
     topics_options.sync = &context.sync;
+    topics_options.default_partitions = config.kafka_partitions;
+    topics_options.auto_create = config.kafka_auto_create_topics;
     auto topics = eventlog::TopicStore::open(std::move(topics_options));
     if (!topics) {
       return server::StartupError{make_error_code(server::errc::storage_failed),
@@ -141,8 +143,12 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
     }
     spdlog::info("kafka: {} topic(s), {} consumer group(s) with committed offsets",
                  topics.value()->list().size(), offsets.value()->groups().size());
+    kafka::KafkaOptions kafka_options;
+    kafka_options.users = config.kafka_users;
+    kafka_options.groups.initial_rebalance_delay_ms =
+        static_cast<int32_t>(config.kafka_initial_rebalance_delay.count());
     auto service = std::make_shared<kafka::KafkaService>(
-        std::move(topics).value(), std::move(offsets).value(), kafka::KafkaOptions{});
+        std::move(topics).value(), std::move(offsets).value(), std::move(kafka_options));
     service->start(server.io_context().get_executor());
     context.at_shutdown.push_back([service] {
       if (auto closed = service->close(); !closed) {

@@ -122,6 +122,20 @@ std::optional<std::string> TopicConfig::set(std::string_view name, std::string_v
   return std::nullopt;
 }
 
+std::optional<std::string> TopicConfig::reset(std::string_view name) {
+  const TopicConfig defaults;
+  std::optional<std::string> unknown;
+  for (const auto& [key, value] : defaults.entries()) {
+    if (key != name) continue;
+    auto kept = overridden;
+    set(key, value);
+    overridden = std::move(kept);
+    overridden.erase(std::remove(overridden.begin(), overridden.end(), key), overridden.end());
+    return std::nullopt;
+  }
+  return fmt::format("depot does not keep the topic setting '{}'", name);
+}
+
 std::vector<std::pair<std::string, std::string>> TopicConfig::entries() const {
   return {
       {"cleanup.policy", compact ? "compact" : "delete"},
@@ -248,6 +262,53 @@ Result<CreateResult> TopicStore::create(const std::string& name, int32_t partiti
   topics_.emplace(name, std::move(topic));
   spdlog::info("eventlog: created topic '{}' with {} partition(s)", name, partitions);
   return CreateResult::created;
+}
+
+Result<ChangeResult> TopicStore::remove(const std::string& name) {
+  Topic topic;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return ChangeResult::unknown_topic;
+    topic = std::move(it->second);
+    topics_.erase(it);
+  }
+  // Partition 0 last: it holds the topic's id, so a crash midway leaves a topic found again.
+  for (auto it = topic.partitions.rbegin(); it != topic.partitions.rend(); ++it)
+    DEPOT_TRY((*it)->log->remove());
+  DEPOT_TRY(storage::posix_file_system().sync_directory(options_.dir));
+  spdlog::info("eventlog: deleted topic '{}'", name);
+  return ChangeResult::done;
+}
+
+Result<ChangeResult> TopicStore::add_partitions(const std::string& name, int32_t count) {
+  std::lock_guard lock(mutex_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return ChangeResult::unknown_topic;
+  Topic& topic = it->second;
+  const auto current = static_cast<int32_t>(topic.partitions.size());
+  if (count <= current || count > kMaxPartitions) return ChangeResult::invalid_partitions;
+  for (int32_t i = current; i < count; ++i) {
+    DEPOT_TRY(auto partition, open_partition(name, i, topic.config));
+    topic.partitions.push_back(std::move(partition));
+  }
+  spdlog::info("eventlog: topic '{}' grew from {} to {} partitions", name, current, count);
+  return ChangeResult::done;
+}
+
+Result<ChangeResult> TopicStore::configure(const std::string& name, const TopicConfig& config) {
+  std::lock_guard lock(mutex_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return ChangeResult::unknown_topic;
+  Topic& topic = it->second;
+  Topic changed{topic.id, config, {}};
+  DEPOT_TRY(write_metadata(name, changed));
+  topic.config = config;
+  for (const auto& partition : topic.partitions) {
+    partition->log->set_limits(config.retention_ms, config.retention_bytes,
+                               static_cast<uint64_t>(config.segment_bytes));
+  }
+  return ChangeResult::done;
 }
 
 std::optional<TopicInfo> TopicStore::find(const std::string& name) const {

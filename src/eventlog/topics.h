@@ -44,6 +44,8 @@ struct TopicConfig {
   // Sets one setting from its Kafka name and text value; the reason when the name is not one
   // depot keeps or the value is not valid for it.
   std::optional<std::string> set(std::string_view name, std::string_view value);
+  // Puts one setting back to its default; the reason when depot does not keep it.
+  std::optional<std::string> reset(std::string_view name);
   // Every setting as (Kafka name, value text), in name order.
   std::vector<std::pair<std::string, std::string>> entries() const;
   // The names set explicitly for this topic (the rest are defaults), in name order.
@@ -58,6 +60,7 @@ struct TopicInfo {
 };
 
 enum class CreateResult { created, already_exists, invalid_name, invalid_partitions };
+enum class ChangeResult { done, unknown_topic, invalid_partitions };
 
 // Why a produced record set was refused, in Kafka's terms.
 enum class AppendError {
@@ -96,6 +99,12 @@ class TopicStore {
   // `partitions` <= 0 takes the default.
   Result<CreateResult> create(const std::string& name, int32_t partitions = 0,
                               const TopicConfig& config = {});
+  // Deletes the topic and its partitions' logs.
+  Result<ChangeResult> remove(const std::string& name);
+  // Grows the topic to `count` partitions (Kafka never shrinks one: fewer is invalid_partitions).
+  Result<ChangeResult> add_partitions(const std::string& name, int32_t count);
+  // Replaces the topic's settings, kept with it and applied to its partitions at once.
+  Result<ChangeResult> configure(const std::string& name, const TopicConfig& config);
   std::optional<TopicInfo> find(const std::string& name) const;
   std::optional<TopicInfo> find(const TopicId& id) const;
   std::vector<TopicInfo> list() const;  // by name

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -79,7 +80,7 @@ ParseResult<void> apply_password(ServerConfig& config, std::string_view text) {
 }
 
 // "name:password,name:password" (neither may hold a comma; a name no colon).
-ParseResult<void> apply_amqp_users(ServerConfig& config, std::string_view text) {
+ParseResult<std::map<std::string, std::string>> parse_users(std::string_view text) {
   std::map<std::string, std::string> users;
   while (!text.empty()) {
     const auto comma = text.find(',');
@@ -87,13 +88,46 @@ ParseResult<void> apply_amqp_users(ServerConfig& config, std::string_view text) 
     text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     const auto colon = entry.find(':');
     if (colon == std::string_view::npos || colon == 0) {
-      return ParseResult<void>(
+      return ParseResult<std::map<std::string, std::string>>(
           fmt::format("'{}' is not NAME:PASSWORD (entries are separated by commas)", entry));
     }
     users[std::string(entry.substr(0, colon))] = std::string(entry.substr(colon + 1));
   }
+  return users;
+}
+
+ParseResult<void> apply_amqp_users(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(auto users, parse_users(text));
   if (users.empty()) return ParseResult<void>(std::string("at least one user is needed"));
   config.amqp_users = std::move(users);
+  return success();
+}
+
+ParseResult<void> apply_kafka_users(ServerConfig& config, std::string_view text) {
+  DEPOT_TRY(config.kafka_users, parse_users(text));
+  return success();
+}
+
+std::string show_users(const std::map<std::string, std::string>& users) {
+  std::string names;
+  for (const auto& [name, password] : users)
+    names += (names.empty() ? "" : ",") + name;
+  return names.empty() ? std::string("none") : names;
+}
+
+ParseResult<void> apply_kafka_partitions(ServerConfig& config, std::string_view text) {
+  int32_t n = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc() || end != text.data() + text.size() || n < 1 || n > 10000) {
+    return ParseResult<void>(std::string("not a partition count from 1 to 10000"));
+  }
+  config.kafka_partitions = n;
+  return success();
+}
+
+ParseResult<void> apply_kafka_auto_create_topics(ServerConfig& config, std::string_view text) {
+  if (text != "true" && text != "false") return ParseResult<void>(std::string("not true or false"));
+  config.kafka_auto_create_topics = text == "true";
   return success();
 }
 
@@ -149,7 +183,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 18> all_settings = {{
+const std::array<Setting, 22> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -207,12 +241,7 @@ const std::array<Setting, 18> all_settings = {{
      "AMQP users and their passwords, each with access to every virtual host (guest connects "
      "from localhost only)",
      "NAME:PASSWORD entries separated by commas", apply_amqp_users,
-     [](const ServerConfig& c) {
-       std::string names;
-       for (const auto& [name, password] : c.amqp_users)
-         names += (names.empty() ? "" : ",") + name;
-       return names;
-     }},
+     [](const ServerConfig& c) { return show_users(c.amqp_users); }},
     {"amqp_vhosts", "--amqp-vhosts", "DEPOT_AMQP_VHOSTS", "amqp_vhosts", TomlKind::text, "NAME,...",
      "AMQP virtual hosts besides \"/\"", "names separated by commas", apply_amqp_vhosts,
      [](const ServerConfig& c) {
@@ -247,6 +276,32 @@ const std::array<Setting, 18> all_settings = {{
      "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 1GiB)",
      apply_amqp_disk_free_limit,
      [](const ServerConfig& c) { return format_size(c.amqp_disk_free_limit); }},
+    {"kafka_users", "--kafka-users", "DEPOT_KAFKA_USERS", "kafka_users", TomlKind::text,
+     "NAME:PASSWORD,...",
+     "Kafka users and their passwords: when set, clients must authenticate with SASL PLAIN or "
+     "SCRAM-SHA-256 before anything else; empty: no authentication",
+     "NAME:PASSWORD entries separated by commas", apply_kafka_users,
+     [](const ServerConfig& c) { return show_users(c.kafka_users); }},
+    {"kafka_partitions", "--kafka-partitions", "DEPOT_KAFKA_PARTITIONS", "kafka_partitions",
+     TomlKind::text, "N",
+     "Partitions of a Kafka topic created on first use or without a count (Kafka's "
+     "num.partitions)",
+     "an integer from 1 to 10000", apply_kafka_partitions,
+     [](const ServerConfig& c) { return std::to_string(c.kafka_partitions); }},
+    {"kafka_auto_create_topics", "--kafka-auto-create-topics", "DEPOT_KAFKA_AUTO_CREATE_TOPICS",
+     "kafka_auto_create_topics", TomlKind::text, "BOOL",
+     "Create a Kafka topic when a client first asks for it (Kafka's auto.create.topics.enable)",
+     "true or false", apply_kafka_auto_create_topics,
+     [](const ServerConfig& c) {
+       return std::string(c.kafka_auto_create_topics ? "true" : "false");
+     }},
+    {"kafka_initial_rebalance_delay", "--kafka-initial-rebalance-delay",
+     "DEPOT_KAFKA_INITIAL_REBALANCE_DELAY", "kafka_initial_rebalance_delay_ms",
+     TomlKind::milliseconds, "DURATION",
+     "How long a new consumer group waits for more members before its first assignment (Kafka's "
+     "group.initial.rebalance.delay.ms)",
+     kDurationAccepted, apply_duration<&ServerConfig::kafka_initial_rebalance_delay>,
+     show_duration<&ServerConfig::kafka_initial_rebalance_delay>},
 }};
 
 // A setting's text and a description of where it came from, for error messages.

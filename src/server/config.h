@@ -59,7 +59,13 @@ struct ServerConfig {
   // AMQP resource alarms, as RabbitMQ's vm_memory_high_watermark and disk_free_limit: past either,
   // publishing connections are blocked (connection.blocked) until it clears. 0: 40% of RAM.
   uint64_t amqp_memory_limit = 0;
-  uint64_t amqp_disk_free_limit = 50ull << 20;       // AMQP virtual hosts; "/" is always one
+  uint64_t amqp_disk_free_limit = 50ull << 20;
+  // Kafka SASL users (PLAIN and SCRAM-SHA-256); none: clients connect without authenticating.
+  std::map<std::string, std::string> kafka_users;
+  int32_t kafka_partitions = 1;          // Kafka's num.partitions, for topics made on first use
+  bool kafka_auto_create_topics = true;  // Kafka's auto.create.topics.enable
+  // Kafka's group.initial.rebalance.delay.ms: a new group waits this long for more members.
+  std::chrono::milliseconds kafka_initial_rebalance_delay{3000};
   std::optional<std::filesystem::path> config_file;  // the file the third layer came from
   std::vector<PeriodicJob> periodic_jobs;  // only from the file: there is no flag or env form
 

@@ -450,10 +450,18 @@ Result<void> Log::truncate(int64_t offset) {
   return success();
 }
 
+void Log::set_limits(int64_t retention_ms, int64_t retention_bytes, uint64_t segment_bytes) {
+  std::lock_guard maintenance(maintenance_mutex_);
+  std::lock_guard lock(mutex_);
+  options_.config.retention_ms = retention_ms;
+  options_.config.retention_bytes = retention_bytes;
+  options_.config.segment_bytes = segment_bytes;
+}
+
 Result<size_t> Log::enforce_retention() {
+  std::lock_guard maintenance(maintenance_mutex_);
   const LogConfig& cfg = options_.config;
   if (cfg.retention_ms < 0 && cfg.retention_bytes < 0) return size_t{0};
-  std::lock_guard maintenance(maintenance_mutex_);
   const int64_t now = options_.clock();
   auto expired = [&](const Segment& s) {
     return cfg.retention_ms >= 0 && s.max_timestamp() < now - cfg.retention_ms;

@@ -109,6 +109,8 @@ class Log : public std::enable_shared_from_this<Log> {
 
   // Drops every batch whose last offset is >= `offset` (truncation is to a batch boundary).
   Result<void> truncate(int64_t offset);
+  // Changes the limits a topic may change while its log is open (Kafka's AlterConfigs).
+  void set_limits(int64_t retention_ms, int64_t retention_bytes, uint64_t segment_bytes);
   // Deletes whole old segments past retention_ms / retention_bytes. Returns segments deleted.
   Result<size_t> enforce_retention();
   // Deletes whole closed segments that hold only offsets below `offset` (records the owner no

@@ -10,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, ConfigResource, NewPartitions, NewTopic)
 
 from spawned_depot import SpawnedDepot
 
@@ -18,7 +19,8 @@ from spawned_depot import SpawnedDepot
 # API key -> (min, max) version: what depot serves, and so exactly what ApiVersions advertises.
 SERVED = {0: (3, 11), 1: (4, 17), 2: (1, 10), 3: (0, 12), 8: (0, 9), 9: (0, 9), 10: (0, 6),
           11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5), 18: (0, 4),
-          22: (0, 5), 42: (0, 2)}
+          19: (0, 7), 20: (0, 6), 22: (0, 5), 32: (0, 4), 33: (0, 2), 37: (0, 3), 42: (0, 2),
+          44: (0, 1)}
 
 
 class Depot(SpawnedDepot):
@@ -36,6 +38,9 @@ class Depot(SpawnedDepot):
         """Every record of a partition, from the beginning, via kcat."""
         return self.kcat("-C", "-t", topic, "-p", str(partition), "-o", "beginning", "-e",
                          "-q", "-f", fmt).splitlines()
+
+    def admin(self):
+        return AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}"})
 
     def producer(self, **config):
         settings = {"bootstrap.servers": f"127.0.0.1:{self.port}", "acks": "all",
@@ -211,6 +216,92 @@ class KafkaTest(unittest.TestCase):
             self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 51)
         self.assertEqual(self.depot.consume_all("guarded", fmt="%s\n"), ["good", "payload"])
 
+
+    def test_admin_creates_configures_grows_and_deletes_topics(self):
+        admin = self.depot.admin()
+        futures = admin.create_topics([
+            NewTopic("ledger", num_partitions=3, replication_factor=1,
+                     config={"cleanup.policy": "compact", "retention.ms": "3600000"}),
+            NewTopic("replicated", num_partitions=1, replication_factor=3),
+            NewTopic("badly-set", num_partitions=1, config={"cleanup.policy": "sometimes"}),
+        ])
+        futures["ledger"].result(10)
+        with self.assertRaisesRegex(Exception, "INVALID_REPLICATION_FACTOR"):
+            futures["replicated"].result(10)
+        with self.assertRaisesRegex(Exception, "INVALID_CONFIG"):
+            futures["badly-set"].result(10)
+        with self.assertRaisesRegex(Exception, "TOPIC_ALREADY_EXISTS"):
+            admin.create_topics([NewTopic("ledger", num_partitions=1)])["ledger"].result(10)
+        topics = admin.list_topics(timeout=10).topics
+        self.assertEqual(sorted(topics), ["ledger"])
+        self.assertEqual(len(topics["ledger"].partitions), 3)
+
+        def described():
+            resource = ConfigResource(ConfigResource.Type.TOPIC, "ledger")
+            entries = admin.describe_configs([resource])[resource].result(10)
+            return {name: (e.value, e.is_default) for name, e in entries.items()}
+        configs = described()
+        self.assertEqual(configs["cleanup.policy"], ("compact", False))
+        self.assertEqual(configs["retention.ms"], ("3600000", False))
+        self.assertEqual(configs["max.message.bytes"], ("1048588", True))
+        # AlterConfigs replaces the set: what is not named goes back to its default.
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "ledger",
+                                  set_config={"retention.ms": "60000"})
+        admin.alter_configs([resource])[resource].result(10)
+        configs = described()
+        self.assertEqual(configs["retention.ms"], ("60000", False))
+        self.assertEqual(configs["cleanup.policy"], ("delete", True))
+        # Settings and partitions last across a restart.
+        admin.create_partitions([NewPartitions("ledger", 5)])["ledger"].result(10)
+        with self.assertRaisesRegex(Exception, "INVALID_PARTITIONS"):
+            admin.create_partitions([NewPartitions("ledger", 2)])["ledger"].result(10)
+        self.depot.restart()
+        admin = self.depot.admin()
+        self.assertEqual(len(admin.list_topics(timeout=10).topics["ledger"].partitions), 5)
+        self.assertEqual(described()["retention.ms"], ("60000", False))
+        admin.delete_topics(["ledger"])["ledger"].result(10)
+        with self.assertRaisesRegex(Exception, "UNKNOWN_TOPIC_OR_PART"):
+            admin.delete_topics(["ledger"])["ledger"].result(10)
+        self.assertEqual(list(admin.list_topics(timeout=10).topics), [])
+
+    def test_a_consumer_group_commits_and_resumes_after_a_restart(self):
+        admin = self.depot.admin()
+        admin.create_topics([NewTopic("work", num_partitions=2)])["work"].result(10)
+        producer = self.depot.producer()
+        for i in range(40):
+            producer.produce("work", key=str(i), value=f"job {i}", partition=i % 2)
+        self.assertEqual(producer.flush(30), 0)
+
+        def consumer():
+            return Consumer({"bootstrap.servers": f"127.0.0.1:{self.depot.port}",
+                             "group.id": "workers", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False, "session.timeout.ms": 6000})
+
+        def drain(c, count):
+            seen = []
+            deadline = time.time() + 30
+            while len(seen) < count and time.time() < deadline:
+                msg = c.poll(0.5)
+                if msg is not None and msg.error() is None:
+                    seen.append(msg.value().decode())
+            return seen
+
+        first = consumer()
+        first.subscribe(["work"])
+        got = drain(first, 30)
+        self.assertEqual(len(got), 30)
+        first.commit(asynchronous=False)
+        first.close()
+        self.depot.restart()
+        second = consumer()
+        # The committed offsets survived the restart: 30 consumed between the two partitions.
+        committed = second.committed([TopicPartition("work", 0), TopicPartition("work", 1)], 10)
+        self.assertEqual(sum(tp.offset for tp in committed), 30)
+        second.subscribe(["work"])
+        rest = drain(second, 10)
+        second.close()
+        # Together: every job once.
+        self.assertEqual(sorted(got + rest), sorted(f"job {i}" for i in range(40)))
 
 def produce_v7(topic, partition, records, acks=-1):
     name = topic.encode()

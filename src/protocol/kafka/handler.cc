@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "protocol/kafka/admin_messages.h"
 #include "protocol/kafka/group_messages.h"
 #include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
@@ -32,6 +33,11 @@ constexpr int16_t kMessageTooLarge = 10;
 constexpr int16_t kOffsetMetadataTooLarge = 12;
 constexpr int16_t kCoordinatorNotAvailable = 15;
 constexpr int16_t kInvalidTopic = 17;
+constexpr int16_t kTopicAlreadyExists = 36;
+constexpr int16_t kInvalidPartitions = 37;
+constexpr int16_t kInvalidReplicationFactor = 38;
+constexpr int16_t kInvalidReplicaAssignment = 39;
+constexpr int16_t kInvalidConfig = 40;
 constexpr int16_t kInvalidRequiredAcks = 21;
 constexpr int16_t kUnsupportedVersion = 35;
 constexpr int16_t kInvalidRequest = 42;
@@ -65,8 +71,14 @@ constexpr ApiVersionRange kSupported[] = {
     {key(ApiKey::describe_groups), 0, 5},
     {key(ApiKey::list_groups), 0, 5},
     {key(ApiKey::api_versions), 0, 4},
+    {key(ApiKey::create_topics), 0, 7},
+    {key(ApiKey::delete_topics), 0, 6},
     {key(ApiKey::init_producer_id), 0, 5},
+    {key(ApiKey::describe_configs), 0, 4},
+    {key(ApiKey::alter_configs), 0, 2},
+    {key(ApiKey::create_partitions), 0, 3},
     {key(ApiKey::delete_groups), 0, 2},
+    {key(ApiKey::incremental_alter_configs), 0, 1},
 };
 
 // Kafka's offset.metadata.max.bytes.
@@ -196,6 +208,12 @@ class Session {
   Answer describe_groups(const RequestHeader& h, const DescribeGroupsRequest& request);
   Answer list_groups(const RequestHeader& h, const ListGroupsRequest& request);
   awaitable<Answer> delete_groups(const RequestHeader& h, const DeleteGroupsRequest& request);
+  Answer create_topics(const RequestHeader& h, const CreateTopicsRequest& request);
+  Answer delete_topics(const RequestHeader& h, const DeleteTopicsRequest& request);
+  Answer create_partitions(const RequestHeader& h, const CreatePartitionsRequest& request);
+  Answer describe_configs(const RequestHeader& h, const DescribeConfigsRequest& request);
+  template <bool Incremental>
+  Answer alter_configs(const RequestHeader& h, const AlterConfigsRequestOf<Incremental>& request);
   // Waits for a store write to be durable; false (logged) when it could not be.
   awaitable<bool> durable(int64_t offset);
 
@@ -294,6 +312,36 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
     case ApiKey::delete_groups:
       if (auto m = parse<DeleteGroupsRequest>(request, "DeleteGroups")) {
         co_return co_await delete_groups(h, *m);
+      }
+      break;
+    case ApiKey::create_topics:
+      if (auto m = parse<CreateTopicsRequest>(request, "CreateTopics")) {
+        co_return create_topics(h, *m);
+      }
+      break;
+    case ApiKey::delete_topics:
+      if (auto m = parse<DeleteTopicsRequest>(request, "DeleteTopics")) {
+        co_return delete_topics(h, *m);
+      }
+      break;
+    case ApiKey::create_partitions:
+      if (auto m = parse<CreatePartitionsRequest>(request, "CreatePartitions")) {
+        co_return create_partitions(h, *m);
+      }
+      break;
+    case ApiKey::describe_configs:
+      if (auto m = parse<DescribeConfigsRequest>(request, "DescribeConfigs")) {
+        co_return describe_configs(h, *m);
+      }
+      break;
+    case ApiKey::alter_configs:
+      if (auto m = parse<AlterConfigsRequest>(request, "AlterConfigs")) {
+        co_return alter_configs(h, *m);
+      }
+      break;
+    case ApiKey::incremental_alter_configs:
+      if (auto m = parse<IncrementalAlterConfigsRequest>(request, "IncrementalAlterConfigs")) {
+        co_return alter_configs(h, *m);
       }
       break;
     default:
@@ -872,6 +920,255 @@ awaitable<Answer> Session::delete_groups(const RequestHeader& h,
     }
   }
   co_return reply(response, h);
+}
+
+// --- Topic administration
+
+// Kafka's type of each topic setting depot keeps (DescribeConfigs v3+ ConfigType).
+int8_t config_type(const std::string& name) {
+  constexpr int8_t kString = 2, kInt = 3, kLong = 5, kList = 7;
+  if (name == "cleanup.policy") return kList;
+  if (name == "message.timestamp.type") return kString;
+  if (name == "max.message.bytes" || name == "segment.bytes") return kInt;
+  return kLong;
+}
+
+bool is_overridden(const eventlog::TopicConfig& config, const std::string& name) {
+  return std::binary_search(config.overridden.begin(), config.overridden.end(), name);
+}
+
+Answer Session::create_topics(const RequestHeader& h, const CreateTopicsRequest& request) {
+  CreateTopicsResponse response;
+  eventlog::TopicStore& topics = service_.topics();
+  const int32_t node = service_.options().node_id;
+  for (const CreatableTopic& wanted : request.topics) {
+    CreatableTopicResult& result = response.topics.emplace_back();
+    result.name = wanted.name;
+    auto fail = [&result](int16_t code, std::string message) {
+      result.error_code = code;
+      result.error_message = std::move(message);
+    };
+    int32_t partitions =
+        wanted.num_partitions == -1 ? topics.default_partitions() : wanted.num_partitions;
+    if (!wanted.assignments.empty()) {
+      partitions = static_cast<int32_t>(wanted.assignments.size());
+      const bool here = std::all_of(wanted.assignments.begin(), wanted.assignments.end(),
+                                    [node](const CreatableTopic::Assignment& a) {
+                                      return a.broker_ids == std::vector<int32_t>{node};
+                                    });
+      if (!here) {
+        fail(kInvalidReplicaAssignment, "every replica must be on broker " + std::to_string(node));
+        continue;
+      }
+    }
+    eventlog::TopicConfig config;
+    std::optional<std::string> bad;
+    for (const ConfigEntry& c : wanted.configs) {
+      if (c.value && (bad = config.set(c.name, *c.value))) break;
+    }
+    if (auto invalid = eventlog::TopicStore::invalid_name(wanted.name)) {
+      fail(kInvalidTopic, *invalid);
+    } else if (partitions < 1 || partitions > eventlog::TopicStore::kMaxPartitions) {
+      fail(kInvalidPartitions, "the number of partitions must be from 1 to " +
+                                   std::to_string(eventlog::TopicStore::kMaxPartitions));
+    } else if (wanted.replication_factor != -1 && wanted.replication_factor != 1 &&
+               wanted.assignments.empty()) {
+      fail(kInvalidReplicationFactor, "replication factor " +
+                                          std::to_string(wanted.replication_factor) +
+                                          " is larger than the 1 broker depot is");
+    } else if (bad) {
+      fail(kInvalidConfig, *bad);
+    } else if (topics.find(wanted.name)) {
+      fail(kTopicAlreadyExists, "topic '" + wanted.name + "' already exists");
+    } else if (!request.validate_only) {
+      auto created = topics.create(wanted.name, partitions, config);
+      if (!created) {
+        spdlog::error("{}: cannot create topic '{}': {}", conn_.name(), wanted.name,
+                      created.error().message());
+        fail(kKafkaStorageError, created.error().message());
+      } else if (created.value() == eventlog::CreateResult::already_exists) {
+        fail(kTopicAlreadyExists, "topic '" + wanted.name + "' already exists");
+      }
+    }
+    if (result.error_code != kNone) continue;
+    result.num_partitions = partitions;
+    result.replication_factor = 1;
+    if (auto info = topics.find(wanted.name)) result.topic_id = info->id;
+    result.configs.emplace();
+    for (const auto& [name, value] : config.entries()) {
+      const bool set = is_overridden(config, name);
+      result.configs->push_back(
+          {name, value, false,
+           static_cast<int8_t>(set ? ConfigSource::dynamic_topic : ConfigSource::default_config),
+           false});
+    }
+  }
+  return reply(response, h);
+}
+
+Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest& request) {
+  DeleteTopicsResponse response;
+  eventlog::TopicStore& topics = service_.topics();
+  for (const DeleteTopicState& wanted : request.topics) {
+    DeletableTopicResult& result = response.responses.emplace_back();
+    result.name = wanted.name;
+    result.topic_id = wanted.topic_id;
+    std::optional<eventlog::TopicInfo> info =
+        wanted.name ? topics.find(*wanted.name) : topics.find(wanted.topic_id);
+    if (!info) {
+      result.error_code = wanted.name ? kUnknownTopicOrPartition : kUnknownTopicId;
+      continue;
+    }
+    result.name = info->name;
+    result.topic_id = info->id;
+    auto removed = topics.remove(info->name);
+    if (!removed) {
+      spdlog::error("{}: cannot delete topic '{}': {}", conn_.name(), info->name,
+                    removed.error().message());
+      result.error_code = kKafkaStorageError;
+      result.error_message = removed.error().message();
+    } else if (removed.value() != eventlog::ChangeResult::done) {
+      result.error_code = kUnknownTopicOrPartition;
+    }
+  }
+  return reply(response, h);
+}
+
+Answer Session::create_partitions(const RequestHeader& h, const CreatePartitionsRequest& request) {
+  CreatePartitionsResponse response;
+  eventlog::TopicStore& topics = service_.topics();
+  for (const CreatePartitionsTopic& wanted : request.topics) {
+    ResourceResult& result = response.results.emplace_back();
+    result.resource_name = wanted.name;
+    auto info = topics.find(wanted.name);
+    if (!info) {
+      result.error_code = kUnknownTopicOrPartition;
+      result.error_message = "topic '" + wanted.name + "' does not exist";
+      continue;
+    }
+    if (wanted.count <= info->partitions || wanted.count > eventlog::TopicStore::kMaxPartitions) {
+      result.error_code = kInvalidPartitions;
+      result.error_message = "topic '" + wanted.name + "' has " + std::to_string(info->partitions) +
+                             " partitions; it can only grow";
+      continue;
+    }
+    if (request.validate_only) continue;
+    auto grown = topics.add_partitions(wanted.name, wanted.count);
+    if (!grown || grown.value() != eventlog::ChangeResult::done) {
+      result.error_code = grown ? kInvalidPartitions : kKafkaStorageError;
+      if (!grown) result.error_message = grown.error().message();
+    }
+  }
+  return reply(response, h);
+}
+
+Answer Session::describe_configs(const RequestHeader& h, const DescribeConfigsRequest& request) {
+  DescribeConfigsResponse response;
+  eventlog::TopicStore& topics = service_.topics();
+  for (const DescribeConfigsResource& resource : request.resources) {
+    DescribeConfigsResult& result = response.results.emplace_back();
+    result.resource_type = resource.resource_type;
+    result.resource_name = resource.resource_name;
+    auto wanted = [&resource](const std::string& name) {
+      return !resource.configuration_keys ||
+             std::find(resource.configuration_keys->begin(), resource.configuration_keys->end(),
+                       name) != resource.configuration_keys->end();
+    };
+    auto add = [&](const std::string& name, const std::string& value, ConfigSource source,
+                   bool read_only) {
+      if (!wanted(name)) return;
+      DescribedConfig& c = result.configs.emplace_back();
+      c.name = name;
+      c.value = value;
+      c.read_only = read_only;
+      c.is_default = source == ConfigSource::default_config;
+      c.config_source = static_cast<int8_t>(source);
+      c.config_type = config_type(name);
+      if (request.include_synonyms) c.synonyms.push_back({name, value, c.config_source});
+    };
+    if (resource.resource_type == kResourceTopic) {
+      auto info = topics.find(resource.resource_name);
+      if (!info) {
+        result.error_code = kUnknownTopicOrPartition;
+        result.error_message = "topic '" + resource.resource_name + "' does not exist";
+        continue;
+      }
+      for (const auto& [name, value] : info->config.entries()) {
+        add(name, value,
+            is_overridden(info->config, name) ? ConfigSource::dynamic_topic
+                                              : ConfigSource::default_config,
+            false);
+      }
+    } else if (resource.resource_type == kResourceBroker) {
+      // The broker's settings are depot's command line: shown, not changed over Kafka.
+      const eventlog::TopicConfig defaults;
+      add("auto.create.topics.enable", topics.auto_create() ? "true" : "false",
+          ConfigSource::static_broker, true);
+      add("num.partitions", std::to_string(topics.default_partitions()),
+          ConfigSource::static_broker, true);
+      add("default.replication.factor", "1", ConfigSource::default_config, true);
+      add("log.retention.ms", std::to_string(defaults.retention_ms), ConfigSource::default_config,
+          true);
+      add("message.max.bytes", std::to_string(defaults.max_message_bytes),
+          ConfigSource::default_config, true);
+      add("group.initial.rebalance.delay.ms",
+          std::to_string(service_.options().groups.initial_rebalance_delay_ms),
+          ConfigSource::static_broker, true);
+    } else {
+      result.error_code = kInvalidRequest;
+      result.error_message = "depot describes topic (2) and broker (4) resources only";
+    }
+  }
+  return reply(response, h);
+}
+
+template <bool Incremental>
+Answer Session::alter_configs(const RequestHeader& h,
+                              const AlterConfigsRequestOf<Incremental>& request) {
+  AlterConfigsResponse response;
+  eventlog::TopicStore& topics = service_.topics();
+  for (const AlterConfigsResource& resource : request.resources) {
+    ResourceResult& result = response.responses.emplace_back();
+    result.resource_type = resource.resource_type;
+    result.resource_name = resource.resource_name;
+    if (resource.resource_type != kResourceTopic) {
+      result.error_code = kInvalidRequest;
+      result.error_message = "depot's broker settings are set when it starts, not over Kafka";
+      continue;
+    }
+    auto info = topics.find(resource.resource_name);
+    if (!info) {
+      result.error_code = kUnknownTopicOrPartition;
+      result.error_message = "topic '" + resource.resource_name + "' does not exist";
+      continue;
+    }
+    // AlterConfigs replaces every setting (the ones not named go back to their defaults);
+    // IncrementalAlterConfigs changes only the ones named.
+    eventlog::TopicConfig config = Incremental ? info->config : eventlog::TopicConfig{};
+    std::optional<std::string> bad;
+    for (const AlterableConfig& c : resource.configs) {
+      if (c.operation == kConfigDelete) {
+        bad = config.reset(c.name);
+      } else if (c.operation == kConfigSet) {
+        bad = c.value ? config.set(c.name, *c.value) : config.reset(c.name);
+      } else {
+        bad = "depot's topic settings take SET and DELETE only; '" + c.name + "' is not a list";
+      }
+      if (bad) break;
+    }
+    if (bad) {
+      result.error_code = kInvalidConfig;
+      result.error_message = *bad;
+      continue;
+    }
+    if (request.validate_only) continue;
+    auto changed = topics.configure(resource.resource_name, config);
+    if (!changed || changed.value() != eventlog::ChangeResult::done) {
+      result.error_code = changed ? kUnknownTopicOrPartition : kKafkaStorageError;
+      if (!changed) result.error_message = changed.error().message();
+    }
+  }
+  return reply(response, h);
 }
 
 awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Response& response) {

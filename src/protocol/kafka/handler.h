@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,8 @@ struct KafkaOptions {
   // Kafka's socket.request.max.bytes: a larger request closes the connection.
   size_t max_request_bytes = 100ULL << 20;
   eventlog::GroupCoordinatorOptions groups;
+  // SASL users (name -> password); empty: no authentication.
+  std::map<std::string, std::string> users;
   // How often retention and compaction look at the logs (Kafka's log.retention.check.interval.ms).
   std::chrono::milliseconds maintenance_interval{5 * 60 * 1000};
 };
