@@ -20,6 +20,11 @@ using ByteSpan = std::span<const std::byte>;
 inline ByteSpan as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
+
+inline Bytes to_bytes(std::string_view s) {
+  const ByteSpan span = as_bytes(s);
+  return {span.begin(), span.end()};
+}
 inline std::string_view as_chars(ByteSpan b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }

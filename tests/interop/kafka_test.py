@@ -18,14 +18,15 @@ from spawned_depot import SpawnedDepot
 
 # API key -> (min, max) version: what depot serves, and so exactly what ApiVersions advertises.
 SERVED = {0: (3, 11), 1: (4, 17), 2: (1, 10), 3: (0, 12), 8: (0, 9), 9: (0, 9), 10: (0, 6),
-          11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5), 18: (0, 4),
+          11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5), 17: (0, 1),
+          18: (0, 4), 36: (0, 2),
           19: (0, 7), 20: (0, 6), 22: (0, 5), 32: (0, 4), 33: (0, 2), 37: (0, 3), 42: (0, 2),
           44: (0, 1)}
 
 
 class Depot(SpawnedDepot):
-    def __init__(self):
-        super().__init__("kafka")
+    def __init__(self, extra=()):
+        super().__init__("kafka", extra)
 
     def kcat(self, *args, input=None):
         out = subprocess.run(["kcat", "-b", f"127.0.0.1:{self.port}", *args], input=input,
@@ -302,6 +303,59 @@ class KafkaTest(unittest.TestCase):
         second.close()
         # Together: every job once.
         self.assertEqual(sorted(got + rest), sorted(f"job {i}" for i in range(40)))
+
+
+class KafkaSaslTest(unittest.TestCase):
+    """With --kafka-users, nothing but ApiVersions and SASL is served before authentication."""
+
+    def setUp(self):
+        self.depot = Depot(["--kafka-users", "alice:secret,bob:hunter2"])
+
+    def tearDown(self):
+        output = self.depot.output()
+        self.assertEqual(self.depot.stop(), 0, output)
+
+    def kcat(self, mechanism, user, password, *args, input=None):
+        return self.depot.kcat("-X", "security.protocol=SASL_PLAINTEXT",
+                               "-X", f"sasl.mechanisms={mechanism}",
+                               "-X", f"sasl.username={user}", "-X", f"sasl.password={password}",
+                               *args, input=input)
+
+    def test_plain_and_scram_users_produce_and_consume(self):
+        self.kcat("PLAIN", "alice", "secret", "-P", "-t", "private", input="from alice\n")
+        self.kcat("SCRAM-SHA-256", "bob", "hunter2", "-P", "-t", "private", input="from bob\n")
+        got = self.kcat("SCRAM-SHA-256", "alice", "secret", "-C", "-t", "private",
+                        "-o", "beginning", "-e", "-q", "-f", "%s\n")
+        self.assertEqual(got.splitlines(), ["from alice", "from bob"])
+        self.assertIn("authenticated as 'bob'", self.depot.output())
+
+    def test_wrong_passwords_and_unauthenticated_requests_are_refused(self):
+        for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+            with self.assertRaisesRegex(AssertionError, "Authentication failed"):
+                self.kcat(mechanism, "alice", "wrong", "-L", "-m", "3")
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            s.sendall(request(3, 1, 1, struct.pack(">i", -1)))  # Metadata before SASL
+            self.assertIsNone(read_response(s))
+
+    def test_handshake_v0_then_bare_plain_tokens(self):
+        # kafka-python's way: SaslHandshake v0, then the token framed by a size only.
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            mechanism = b"PLAIN"
+            s.sendall(request(17, 0, 1, struct.pack(">h", len(mechanism)) + mechanism))
+            data = read_response(s)
+            self.assertEqual(struct.unpack(">ih", data[:6]), (1, 0))
+            self.assertIn(b"SCRAM-SHA-256", data)
+            token = b"\0alice\0secret"
+            s.sendall(struct.pack(">i", len(token)) + token)
+            self.assertEqual(read_response(s), b"")  # an empty frame: authenticated
+            s.sendall(request(3, 1, 2, struct.pack(">i", -1)))
+            self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 2)
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            s.sendall(request(17, 0, 1, struct.pack(">h", 5) + b"PLAIN"))
+            read_response(s)
+            token = b"\0alice\0nope"
+            s.sendall(struct.pack(">i", len(token)) + token)
+            self.assertIsNone(read_response(s))  # a failed bare exchange closes
 
 def produce_v7(topic, partition, records, acks=-1):
     name = topic.encode()

@@ -49,12 +49,14 @@ class DepotServer {
   void stop() {
     process_->signal(SIGTERM);
     EXPECT_EQ(process_->wait_exit(std::chrono::seconds(10)), 0) << process_->err();
+    log_ += process_->err();
     process_.reset();
   }
   // SIGKILL: whatever was acknowledged must survive it.
   void kill() {
     process_->signal(SIGKILL);
     process_->wait_exit(std::chrono::seconds(10));
+    log_ += process_->err();
     process_.reset();
   }
 
@@ -65,6 +67,9 @@ class DepotServer {
            "127.0.0.1:" + std::to_string(port_);
   }
   Depot& process() { return *process_; }
+  // What depot wrote to stderr (its log) in the runs that ended, and what the current run's
+  // waits have read so far.
+  std::string log() const { return log_ + (process_ ? process_->err() : std::string()); }
 
   // An HTTP request to the admin API; returns the status code (0 when there was no answer).
   int http(const std::string& method, const std::string& path) const {
@@ -83,6 +88,7 @@ class DepotServer {
   uint16_t port_;
   uint16_t http_port_;
   std::unique_ptr<Depot> process_;
+  std::string log_;
 };
 
 }  // namespace depot::testing

@@ -14,6 +14,7 @@
 #include "protocol/kafka/group_messages.h"
 #include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
+#include "protocol/kafka/sasl.h"
 #include "server/connection.h"
 #include "server/durable_wait.h"
 #include "storage/errc.h"
@@ -39,12 +40,15 @@ constexpr int16_t kInvalidReplicationFactor = 38;
 constexpr int16_t kInvalidReplicaAssignment = 39;
 constexpr int16_t kInvalidConfig = 40;
 constexpr int16_t kInvalidRequiredAcks = 21;
+constexpr int16_t kUnsupportedSaslMechanism = 33;
+constexpr int16_t kIllegalSaslState = 34;
 constexpr int16_t kUnsupportedVersion = 35;
 constexpr int16_t kInvalidRequest = 42;
 constexpr int16_t kOutOfOrderSequence = 45;
 constexpr int16_t kInvalidProducerEpoch = 47;
 constexpr int16_t kTransactionalIdAuthorizationFailed = 53;
 constexpr int16_t kKafkaStorageError = 56;
+constexpr int16_t kSaslAuthenticationFailed = 58;
 constexpr int16_t kInvalidRecord = 87;
 constexpr int16_t kUnknownTopicId = 100;
 
@@ -70,12 +74,14 @@ constexpr ApiVersionRange kSupported[] = {
     {key(ApiKey::sync_group), 0, 5},
     {key(ApiKey::describe_groups), 0, 5},
     {key(ApiKey::list_groups), 0, 5},
+    {key(ApiKey::sasl_handshake), 0, 1},
     {key(ApiKey::api_versions), 0, 4},
     {key(ApiKey::create_topics), 0, 7},
     {key(ApiKey::delete_topics), 0, 6},
     {key(ApiKey::init_producer_id), 0, 5},
     {key(ApiKey::describe_configs), 0, 4},
     {key(ApiKey::alter_configs), 0, 2},
+    {key(ApiKey::sasl_authenticate), 0, 2},
     {key(ApiKey::create_partitions), 0, 3},
     {key(ApiKey::delete_groups), 0, 2},
     {key(ApiKey::incremental_alter_configs), 0, 1},
@@ -131,9 +137,10 @@ struct Response {
   std::vector<Splice> splices;
 };
 
-// What to do with a request: answer it, send nothing (Produce with acks=0), or close.
+// What to do with a request: answer it, send nothing (Produce with acks=0), close, or answer and
+// then close (a failed authentication).
 struct Answer {
-  enum class Kind { reply, silent, close } kind = Kind::close;
+  enum class Kind { reply, silent, close, reply_then_close } kind = Kind::close;
   Response response;
 };
 
@@ -182,9 +189,15 @@ class Completion {
 
 class Session {
  public:
-  Session(KafkaService& service, server::Connection& conn) : service_(service), conn_(conn) {}
+  Session(KafkaService& service, server::Connection& conn)
+      : service_(service), conn_(conn), authenticated_(service.options().users.empty()) {}
 
   awaitable<Answer> answer(const ParsedRequest& request);
+
+  // After SaslHandshake v0 the client sends bare SASL tokens, framed by a size only.
+  bool expects_raw_sasl() const { return raw_sasl_; }
+  // The reply frame's payload for a bare token, or nullopt to close.
+  std::optional<Bytes> raw_sasl(ByteSpan token);
 
  private:
   template <class M>
@@ -217,8 +230,16 @@ class Session {
   // Waits for a store write to be durable; false (logged) when it could not be.
   awaitable<bool> durable(int64_t offset);
 
+  Answer sasl_handshake(const RequestHeader& h, const SaslHandshakeRequest& request);
+  Answer sasl_authenticate(const RequestHeader& h, const SaslAuthenticateRequest& request);
+  // Runs one SASL step; logs the outcome.
+  SaslExchange::Step sasl_step(ByteSpan token);
+
   KafkaService& service_;
   server::Connection& conn_;
+  bool authenticated_;
+  std::optional<SaslExchange> sasl_;
+  bool raw_sasl_ = false;
 };
 
 template <class M>
@@ -254,7 +275,24 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
                  conn_.name(), h.api_key, h.api_version);
     co_return Answer{};
   }
+  const bool sasl_request =
+      h.api_key == key(ApiKey::sasl_handshake) || h.api_key == key(ApiKey::sasl_authenticate);
+  if (!authenticated_ && !sasl_request) {
+    spdlog::info("{}: API {} before SASL authentication; closing, as Kafka does", conn_.name(),
+                 h.api_key);
+    co_return Answer{};
+  }
   switch (static_cast<ApiKey>(h.api_key)) {
+    case ApiKey::sasl_handshake:
+      if (auto m = parse<SaslHandshakeRequest>(request, "SaslHandshake")) {
+        co_return sasl_handshake(h, *m);
+      }
+      break;
+    case ApiKey::sasl_authenticate:
+      if (auto m = parse<SaslAuthenticateRequest>(request, "SaslAuthenticate")) {
+        co_return sasl_authenticate(h, *m);
+      }
+      break;
     case ApiKey::metadata:
       if (auto m = parse<MetadataRequest>(request, "Metadata")) co_return metadata(h, *m);
       break;
@@ -1171,6 +1209,67 @@ Answer Session::alter_configs(const RequestHeader& h,
   return reply(response, h);
 }
 
+// --- SASL
+
+Answer Session::sasl_handshake(const RequestHeader& h, const SaslHandshakeRequest& request) {
+  SaslHandshakeResponse response;
+  const auto& users = service_.options().users;
+  if (users.empty() || authenticated_ || sasl_) {
+    // No users configured (a plaintext listener), or a second handshake.
+    response.error_code = kIllegalSaslState;
+    Answer answer = reply(response, h);
+    answer.kind = Answer::Kind::reply_then_close;
+    return answer;
+  }
+  response.mechanisms = SaslExchange::mechanisms();
+  if (!SaslExchange::supported(request.mechanism)) {
+    response.error_code = kUnsupportedSaslMechanism;
+    return reply(response, h);
+  }
+  sasl_.emplace(request.mechanism, users);
+  raw_sasl_ = h.api_version == 0;
+  return reply(response, h);
+}
+
+SaslExchange::Step Session::sasl_step(ByteSpan token) {
+  SaslExchange::Step step = sasl_->step(token);
+  if (step.outcome == SaslExchange::Step::Outcome::success) {
+    authenticated_ = true;
+    raw_sasl_ = false;
+    spdlog::info("{}: authenticated as '{}'", conn_.name(), sasl_->user());
+  } else if (step.outcome == SaslExchange::Step::Outcome::failure) {
+    spdlog::info("{}: SASL authentication failed: {}", conn_.name(), step.error);
+  }
+  return step;
+}
+
+Answer Session::sasl_authenticate(const RequestHeader& h, const SaslAuthenticateRequest& request) {
+  SaslAuthenticateResponse response;
+  if (!sasl_ || raw_sasl_ || authenticated_) {
+    response.error_code = kIllegalSaslState;
+    response.error_message = "SaslAuthenticate without a SaslHandshake v1 first";
+    Answer answer = reply(response, h);
+    answer.kind = Answer::Kind::reply_then_close;
+    return answer;
+  }
+  SaslExchange::Step step = sasl_step(request.auth_bytes);
+  response.auth_bytes = std::move(step.reply);
+  if (step.outcome == SaslExchange::Step::Outcome::failure) {
+    response.error_code = kSaslAuthenticationFailed;
+    response.error_message = step.error;
+    Answer answer = reply(response, h);
+    answer.kind = Answer::Kind::reply_then_close;
+    return answer;
+  }
+  return reply(response, h);
+}
+
+std::optional<Bytes> Session::raw_sasl(ByteSpan token) {
+  SaslExchange::Step step = sasl_step(token);
+  if (step.outcome == SaslExchange::Step::Outcome::failure) return std::nullopt;
+  return std::move(step.reply);
+}
+
 awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Response& response) {
   size_t spliced = 0;
   for (const Splice& s : response.splices)
@@ -1303,6 +1402,16 @@ asio::awaitable<void> KafkaHandler::serve(server::Connection& conn) {
       co_return;
     }
     if (!co_await conn.read_at_least(4 + static_cast<size_t>(size))) co_return;
+    if (session.expects_raw_sasl()) {
+      auto token = session.raw_sasl(conn.buffered().subspan(4, static_cast<size_t>(size)));
+      conn.consume(4 + static_cast<size_t>(size));
+      if (!token) co_return;  // a failed bare exchange closes, as Kafka does
+      Bytes frame;
+      ByteWriter(frame).write_be<int32_t>(static_cast<int32_t>(token->size()));
+      frame.insert(frame.end(), token->begin(), token->end());
+      if (!co_await conn.write(std::move(frame))) co_return;
+      continue;
+    }
     auto parsed = parse_request(conn.buffered().subspan(4, static_cast<size_t>(size)));
     if (!parsed) {
       spdlog::info("{}: malformed request header; closing", conn.name());
@@ -1314,6 +1423,7 @@ asio::awaitable<void> KafkaHandler::serve(server::Connection& conn) {
     if (answer.kind == Answer::Kind::close) co_return;
     if (answer.kind == Answer::Kind::silent) continue;
     if (!co_await send(conn, header, answer.response)) co_return;
+    if (answer.kind == Answer::Kind::reply_then_close) co_return;
   }
 }
 
