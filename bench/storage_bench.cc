@@ -32,6 +32,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+}  // namespace
+
 void progress(const std::string& line) {
   std::fprintf(stderr, "bench: %s\n", line.c_str());
   std::fflush(stderr);
@@ -86,11 +88,6 @@ double raw_appends_per_second(const std::filesystem::path& file, size_t size, do
   std::filesystem::remove(file);
   return static_cast<double>(n) / secs;
 }
-
-struct AppendRun {
-  double bytes_per_second = 0;
-  double appends_per_second = 0;
-};
 
 // `appenders` appends kept in flight on one event-loop thread, as depot's protocol faces use the
 // log: each appender appends, and when the group commit reports its batch durable, the completion
@@ -169,8 +166,6 @@ void settle() {
 std::string gbps(double bytes_per_second) {
   return fmt::format("{:.2f} GB/s", bytes_per_second / 1e9);
 }
-
-}  // namespace
 
 int run_storage_bench(const StorageBenchOptions& options) {
   try {

@@ -137,10 +137,38 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->capture_default_str();
   amqp_->add_option("--depot", amqp_options_.depot_binary, "The depot binary to measure")
       ->default_str("this one");
+
+  kafka_ = bench->add_subcommand(
+      "kafka",
+      "Produce (acks=all) and consume rates and end-to-end latency of depot's Kafka face with "
+      "librdkafka clients, next to the disk's fsynced write rate and the storage engine's append "
+      "rate measured in the same run");
+  kafka_
+      ->add_option("--dir", kafka_options_.dir,
+                   "Directory on the disk to measure (in a subdirectory the bench removes)")
+      ->capture_default_str();
+  kafka_->add_option("--sizes", kafka_options_.sizes, "Message value sizes in bytes")
+      ->capture_default_str()
+      ->delimiter(',');
+  kafka_->add_option("--bytes", kafka_options_.produce_bytes, "Value bytes produced per size")
+      ->capture_default_str();
+  kafka_->add_option("--producers", kafka_options_.producers, "Producer instances in parallel")
+      ->capture_default_str();
+  kafka_->add_option("--partitions", kafka_options_.partitions, "Partitions of each topic")
+      ->capture_default_str();
+  kafka_
+      ->add_option("--paced-rate", kafka_options_.paced_rate,
+                   "Messages/s of the unsaturated end-to-end latency run")
+      ->capture_default_str();
+  kafka_->add_option("--latency-seconds", kafka_options_.latency_seconds, "Its length")
+      ->capture_default_str();
+  kafka_->add_option("--depot", kafka_options_.depot_binary, "The depot binary to measure")
+      ->default_str("this one");
 }
 
 int BenchCommand::run() const {
   if (amqp_->parsed()) return bench::run_amqp_bench(amqp_options_);
+  if (kafka_->parsed()) return bench::run_kafka_bench(kafka_options_);
   if (jobs_->parsed()) return bench::run_jobs_bench(jobs_options_);
   if (iteration_->parsed()) return bench::run_iteration_bench(iteration_options_);
   return bench::run_storage_bench(storage_options_);

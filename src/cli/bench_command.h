@@ -8,6 +8,7 @@
 #include "bench/amqp_bench.h"
 #include "bench/iteration_bench.h"
 #include "bench/jobs_bench.h"
+#include "bench/kafka_bench.h"
 #include "bench/storage_bench.h"
 
 namespace depot::cli {
@@ -20,7 +21,8 @@ class BenchCommand {
   BenchCommand& operator=(const BenchCommand&) = delete;
 
   bool parsed() const {
-    return storage_->parsed() || jobs_->parsed() || iteration_->parsed() || amqp_->parsed();
+    return storage_->parsed() || jobs_->parsed() || iteration_->parsed() || amqp_->parsed() ||
+           kafka_->parsed();
   }
   int run() const;
 
@@ -29,10 +31,12 @@ class BenchCommand {
   CLI::App* jobs_;
   CLI::App* iteration_;
   CLI::App* amqp_;
+  CLI::App* kafka_;
   bench::StorageBenchOptions storage_options_;
   bench::JobsBenchOptions jobs_options_;
   bench::IterationBenchOptions iteration_options_;
   bench::AmqpBenchOptions amqp_options_;
+  bench::KafkaBenchOptions kafka_options_;
 };
 
 }  // namespace depot::cli

@@ -50,6 +50,7 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
   // For the admin API, while the jobs face runs.
   std::shared_ptr<jobs::WorkerRegistry> workers;
   std::shared_ptr<const jobs::JobStore> job_store;
+  http::ConsumerLagSource consumer_lag;
   if (config.jobs_listen) {
     jobs::StoreOptions store_options{context.data_dir.path() / "jobs", &context.sync, {}, {}};
     DEPOT_TRY(store_options.periodic, periodic_jobs(config));
@@ -149,6 +150,12 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
         static_cast<int32_t>(config.kafka_initial_rebalance_delay.count());
     auto service = std::make_shared<kafka::KafkaService>(
         std::move(topics).value(), std::move(offsets).value(), std::move(kafka_options));
+    consumer_lag = [service] {
+      std::vector<http::ConsumerLag> lags;
+      for (auto& l : eventlog::consumer_lag(service->topics(), service->offsets()))
+        lags.push_back({l.group, l.topic, l.partition, l.committed, l.end, l.lag});
+      return lags;
+    };
     service->start(server.io_context().get_executor());
     context.at_shutdown.push_back([service] {
       if (auto closed = service->close(); !closed) {
@@ -161,9 +168,9 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
         server.register_face("kafka", std::make_shared<kafka::KafkaHandler>(service), connection));
   }
   if (config.http_listen) {
-    DEPOT_TRY(server.register_face(
-        "http", std::make_shared<http::HttpHandler>(
-                    http::AdminApi(std::move(workers), config.password, std::move(job_store)))));
+    DEPOT_TRY(server.register_face("http", std::make_shared<http::HttpHandler>(http::AdminApi(
+                                               std::move(workers), config.password,
+                                               std::move(job_store), std::move(consumer_lag)))));
   }
   return success();
 }

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "eventlog/topics.h"
 #include "messaging/record_fields.h"
 #include "storage/record_batch.h"
 
@@ -226,6 +227,26 @@ Result<bool> OffsetStore::maybe_compact() {
 
 Result<void> OffsetStore::close() {
   return log_->close();
+}
+
+std::vector<PartitionLag> consumer_lag(const TopicStore& topics, const OffsetStore& offsets) {
+  std::vector<PartitionLag> lags;
+  for (const std::string& group : offsets.groups()) {
+    for (const auto& [topic, partitions] : offsets.all(group)) {
+      for (const auto& [partition, committed] : partitions) {
+        PartitionLag& lag = lags.emplace_back();
+        lag.group = group;
+        lag.topic = topic;
+        lag.partition = partition;
+        lag.committed = committed.offset;
+        if (auto log = topics.partition(topic, partition)) {
+          lag.end = log->log_end_offset();
+          lag.lag = std::max<int64_t>(0, lag.end - committed.offset);
+        }
+      }
+    }
+  }
+  return lags;
 }
 
 }  // namespace depot::eventlog

@@ -92,4 +92,21 @@ class OffsetStore {
   size_t superseded_records_ = 0;  // records made garbage since the last compaction
 };
 
+class TopicStore;
+
+// How far a group is behind: per partition it has committed an offset for, that offset and the
+// partition's end (the high watermark). The lag is their difference; a partition that no longer
+// exists has end and lag -1.
+struct PartitionLag {
+  std::string group;
+  std::string topic;
+  int32_t partition = 0;
+  int64_t committed = -1;
+  int64_t end = -1;
+  int64_t lag = -1;
+};
+
+// Every group's lag, by group, topic and partition.
+std::vector<PartitionLag> consumer_lag(const TopicStore& topics, const OffsetStore& offsets);
+
 }  // namespace depot::eventlog

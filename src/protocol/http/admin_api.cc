@@ -94,6 +94,11 @@ Response AdminApi::handle(const Request& request) const {
     if (!reads) return method_not_allowed("GET");
     return list_working();
   }
+  if (path.size() == 3 && is({"api", "eventlog", "lag"})) {
+    if (!lag_) return error_response(503, "the Kafka face is off (--kafka-listen off)");
+    if (!reads) return method_not_allowed("GET");
+    return consumer_lag();
+  }
   if (is({"api", "jobs", "workers"}) && path.size() <= 5) {
     if (workers_ == nullptr) return error_response(503, "the jobs face is off (--jobs-listen off)");
     if (path.size() == 3) {
@@ -107,6 +112,30 @@ Response AdminApi::handle(const Request& request) const {
     }
   }
   return error_response(404, fmt::format("no such resource: {} {}", request.method, request.path));
+}
+
+Response AdminApi::consumer_lag() const {
+  // {"groups":[{"group":"g","lag":N,"partitions":[{"topic":"t","partition":0,...}]}]}, by group.
+  std::string body = R"({"groups":[)";
+  const std::vector<ConsumerLag> lags = lag_();
+  for (size_t i = 0; i < lags.size();) {
+    const std::string& group = lags[i].group;
+    int64_t total = 0;
+    std::string partitions;
+    for (; i < lags.size() && lags[i].group == group; ++i) {
+      const ConsumerLag& p = lags[i];
+      total += std::max<int64_t>(p.lag, 0);
+      partitions += partitions.empty() ? R"({"topic":)" : R"(,{"topic":)";
+      append_json_string(partitions, p.topic);
+      partitions += fmt::format(R"(,"partition":{},"committed":{},"end":{},"lag":{}}})",
+                                p.partition, p.committed, p.end, p.lag);
+    }
+    body += body.back() == '[' ? R"({"group":)" : R"(,{"group":)";
+    append_json_string(body, group);
+    body += fmt::format(R"(,"lag":{},"partitions":[{}]}})", total, partitions);
+  }
+  body += "]}";
+  return {200, std::move(body)};
 }
 
 Response AdminApi::list_workers() const {

@@ -11,6 +11,7 @@
 // set (--password, the Faktory one), every request needs HTTP Basic auth with it (any user name),
 // as Faktory's web UI asks. A POST whose Origin is not the Host it was sent to is refused, so a
 // web page in a browser on this host cannot signal workers.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,13 +22,29 @@
 
 namespace depot::http {
 
+// One consumer group's position in one partition, for GET /api/eventlog/lag.
+struct ConsumerLag {
+  std::string group;
+  std::string topic;
+  int32_t partition = 0;
+  int64_t committed = -1;
+  int64_t end = -1;  // -1: the partition is gone
+  int64_t lag = -1;
+};
+using ConsumerLagSource = std::function<std::vector<ConsumerLag>()>;
+
 class AdminApi {
  public:
-  // `workers` and `store` are null when the jobs face is off: its routes then answer 503.
+  // `workers` and `store` are null when the jobs face is off, `lag` when the Kafka face is: their
+  // routes then answer 503.
   explicit AdminApi(std::shared_ptr<jobs::WorkerRegistry> workers,
                     std::optional<std::string> password = std::nullopt,
-                    std::shared_ptr<const jobs::JobStore> store = nullptr)
-      : workers_(std::move(workers)), store_(std::move(store)), password_(std::move(password)) {}
+                    std::shared_ptr<const jobs::JobStore> store = nullptr,
+                    ConsumerLagSource lag = nullptr)
+      : workers_(std::move(workers)),
+        store_(std::move(store)),
+        lag_(std::move(lag)),
+        password_(std::move(password)) {}
 
   // /api/jobs/working lists at most this many reservations.
   static constexpr size_t kMaxWorkingListed = 1000;
@@ -38,11 +55,13 @@ class AdminApi {
   Response list_workers() const;
   Response signal_workers(const std::string& wid, jobs::WorkerState state) const;
   Response list_working() const;
+  Response consumer_lag() const;
 
   bool authorized(const Request& request) const;
 
   std::shared_ptr<jobs::WorkerRegistry> workers_;
   std::shared_ptr<const jobs::JobStore> store_;
+  ConsumerLagSource lag_;
   std::optional<std::string> password_;
 };
 

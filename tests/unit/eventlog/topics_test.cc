@@ -2,8 +2,11 @@
 // directory itself (found again on reopening).
 #include "eventlog/topics.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
+#include "eventlog/offsets.h"
 #include "storage/sync_service.h"
 #include "unit/server/test_support.h"
 
@@ -182,6 +185,74 @@ TEST_F(TopicStoreTest, IdempotentProducersAreNotWrittenTwice) {
   store.reset();
   auto reopened = open();
   EXPECT_GT(reopened->new_producer_id().value(), producer);
+}
+
+TEST_F(TopicStoreTest, MaintenanceAppliesRetentionAndCompactionPerTopic) {
+  auto store = open();
+  TopicConfig expiring;
+  EXPECT_FALSE(expiring.set("segment.bytes", "1024"));
+  EXPECT_FALSE(expiring.set("retention.ms", "60000"));
+  TopicConfig compacted;
+  EXPECT_FALSE(compacted.set("segment.bytes", "1024"));
+  EXPECT_FALSE(compacted.set("cleanup.policy", "compact"));
+  ASSERT_EQ(store->create("clicks", 1, expiring).value(), CreateResult::created);
+  ASSERT_EQ(store->create("accounts", 1, compacted).value(), CreateResult::created);
+  const int64_t now = storage::system_clock_ms();
+  for (int i = 0; i < 40; ++i) {
+    // Clicks from two hours ago: past retention once their segment is closed.
+    Bytes old = batch(3, {}, now - 2 * 3600 * 1000);
+    ASSERT_EQ(store->append("clicks", 0, old, now).error, AppendError::none);
+    // Account balances: 4 keys, each rewritten 10 times.
+    storage::RecordBatchBuilder builder;
+    const std::string key = "acct-" + std::to_string(i % 4);
+    const std::string value = "balance " + std::to_string(i);
+    builder.add(as_bytes(key), as_bytes(value), now);
+    Bytes update = builder.build();
+    ASSERT_EQ(store->append("accounts", 0, update, now).error, AppendError::none);
+  }
+  auto clicks = store->partition("clicks", 0);
+  auto accounts = store->partition("accounts", 0);
+  ASSERT_GT(clicks->segment_count(), 2u);
+  EXPECT_EQ(clicks->log_start_offset(), 0);
+  EXPECT_GT(store->maintain(), 0u);
+  // Every closed segment of clicks went; the active one stays (Kafka keeps it too).
+  EXPECT_EQ(clicks->segment_count(), 1u);
+  EXPECT_GT(clicks->log_start_offset(), 0);
+  // Accounts kept everything's latest value per key, and nothing by age.
+  EXPECT_EQ(accounts->log_start_offset(), 0);
+  std::map<std::string, std::string> latest;
+  size_t records = 0;
+  ASSERT_TRUE(storage::for_each_record(*accounts, 0, [&](const storage::RecordView& r) {
+    ++records;
+    const std::string key(reinterpret_cast<const char*>(r.key->data()), r.key->size());
+    latest[key] = std::string(reinterpret_cast<const char*>(r.value->data()), r.value->size());
+  }));
+  EXPECT_LT(records, 40u);
+  EXPECT_EQ(latest["acct-0"], "balance 36");
+  EXPECT_EQ(latest["acct-3"], "balance 39");
+}
+
+TEST_F(TopicStoreTest, ConsumerLagIsTheDistanceFromCommittedToTheEnd) {
+  auto store = open();
+  ASSERT_EQ(store->create("orders", 2).value(), CreateResult::created);
+  Bytes five = batch(5);
+  ASSERT_EQ(store->append("orders", 1, five, 1).error, AppendError::none);
+  auto offsets = OffsetStore::open(dir_.path() / "offsets", &sync_).value();
+  const OffsetCommit commits[] = {
+      {"orders", 0, 0, -1, ""}, {"orders", 1, 2, -1, ""}, {"deleted", 0, 9, -1, ""}};
+  ASSERT_TRUE(offsets->commit("billing", commits, 1));
+  auto lags = consumer_lag(*store, *offsets);
+  ASSERT_EQ(lags.size(), 3u);
+  EXPECT_EQ(lags[0].topic, "deleted");  // by topic within the group
+  EXPECT_EQ(lags[0].end, -1);
+  EXPECT_EQ(lags[0].lag, -1);
+  EXPECT_EQ(lags[1].partition, 0);
+  EXPECT_EQ(lags[1].lag, 0);
+  EXPECT_EQ(lags[2].group, "billing");
+  EXPECT_EQ(lags[2].committed, 2);
+  EXPECT_EQ(lags[2].end, 5);
+  EXPECT_EQ(lags[2].lag, 3);
+  ASSERT_TRUE(offsets->close());
 }
 
 }  // namespace

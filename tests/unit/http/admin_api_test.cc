@@ -31,6 +31,23 @@ TEST(AdminApi, HealthAnswersOk) {
   EXPECT_EQ(api.handle(make("POST", "/api/health")).status, 405);
 }
 
+TEST(AdminApi, ReportsConsumerLagPerGroupAndPartition) {
+  EXPECT_EQ(AdminApi(nullptr).handle(make("GET", "/api/eventlog/lag")).status, 503);
+  AdminApi api(nullptr, std::nullopt, nullptr, [] {
+    return std::vector<ConsumerLag>{{"billing", "orders", 0, 30, 40, 10},
+                                    {"billing", "orders", 1, 5, 5, 0},
+                                    {"audit", "gone", 0, 7, -1, -1}};
+  });
+  Response response = api.handle(make("GET", "/api/eventlog/lag"));
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, R"({"groups":[{"group":"billing","lag":10,"partitions":[)"
+                           R"({"topic":"orders","partition":0,"committed":30,"end":40,"lag":10},)"
+                           R"({"topic":"orders","partition":1,"committed":5,"end":5,"lag":0}]},)"
+                           R"({"group":"audit","lag":0,"partitions":[)"
+                           R"({"topic":"gone","partition":0,"committed":7,"end":-1,"lag":-1}]}]})");
+  EXPECT_EQ(api.handle(make("POST", "/api/eventlog/lag")).status, 405);
+}
+
 TEST(AdminApi, ListsWorkersWithTheirState) {
   auto workers_owner = std::make_shared<jobs::WorkerRegistry>();
   jobs::WorkerRegistry& workers = *workers_owner;

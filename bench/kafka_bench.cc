@@ -1,0 +1,323 @@
+// `depot bench kafka`, in four steps per message size:
+//   (a) the disk: pwrite+fdatasync of the same number of bytes in 1 MiB chunks, and the storage
+//       engine appending 1 MiB batches of such messages at fsync=always (8 appenders);
+//   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always;
+//   (c) consume: one librdkafka consumer reading it all back from the page cache;
+//   (d) end-to-end latency at a modest paced rate (not saturated): producer linger 0, a consumer
+//       waiting in a long poll; each value carries its send time.
+#include "bench/kafka_bench.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <librdkafka/rdkafkacpp.h>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "bench/measure.h"
+#include "bench/server_process.h"
+#include "bench/storage_bench.h"
+
+namespace depot::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::unique_ptr<RdKafka::Conf> config(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  for (const auto& [key, value] : kv) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      fail(fmt::format("librdkafka setting {}={}: {}", key, value, error));
+    }
+  }
+  return conf;
+}
+
+class DeliveryCounter : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      failed.fetch_add(1);
+      if (first_error.empty()) first_error = message.errstr();
+    }
+    delivered.fetch_add(1);
+  }
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> failed{0};
+  std::string first_error;
+};
+
+std::unique_ptr<RdKafka::Producer> make_producer(const std::string& brokers, DeliveryCounter& dr,
+                                                 const std::string& linger_ms) {
+  auto conf = config({{"bootstrap.servers", brokers},
+                      {"acks", "all"},
+                      {"enable.idempotence", "true"},
+                      {"linger.ms", linger_ms},
+                      {"batch.size", "1000000"},
+                      {"queue.buffering.max.messages", "2000000"},
+                      {"queue.buffering.max.kbytes", "1048576"},
+                      {"compression.codec", "none"}});
+  std::string error;
+  if (conf->set("dr_cb", &dr, error) != RdKafka::Conf::CONF_OK) fail(error);
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+  if (!producer) fail("cannot create a producer: " + error);
+  return producer;
+}
+
+void produce_one(RdKafka::Producer& producer, const std::string& topic, std::string& value) {
+  for (;;) {
+    const auto err =
+        producer.produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                         value.data(), value.size(), nullptr, 0, 0, nullptr);
+    if (err == RdKafka::ERR_NO_ERROR) return;
+    if (err != RdKafka::ERR__QUEUE_FULL) fail("produce failed: " + RdKafka::err2str(err));
+    producer.poll(1);
+  }
+}
+
+std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const std::string& brokers,
+                                                      const std::string& topic, unsigned partitions,
+                                                      const std::string& wait_ms) {
+  auto conf = config({{"bootstrap.servers", brokers},
+                      {"group.id", "depot-bench"},
+                      {"enable.auto.commit", "false"},
+                      {"fetch.wait.max.ms", wait_ms},
+                      {"fetch.max.bytes", "52428800"},
+                      {"max.partition.fetch.bytes", "8388608"},
+                      {"queued.max.messages.kbytes", "1048576"}});
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) fail("cannot create a consumer: " + error);
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (unsigned p = 0; p < partitions; ++p)
+    assignment.push_back(RdKafka::TopicPartition::create(topic, static_cast<int>(p), 0));
+  const auto err = consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (err != RdKafka::ERR_NO_ERROR) fail("assign failed: " + RdKafka::err2str(err));
+  return consumer;
+}
+
+struct SizeResult {
+  size_t size = 0;
+  double raw_bytes_per_second = 0;
+  double log_bytes_per_second = 0;
+  double produce_bytes_per_second = 0;
+  double produce_messages_per_second = 0;
+  double consume_bytes_per_second = 0;
+  double consume_messages_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double latency_rate = 0;
+};
+
+// (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes.
+void produce(const std::string& brokers, const std::string& topic, size_t size, uint64_t messages,
+             unsigned producers, SizeResult& result) {
+  std::vector<std::unique_ptr<DeliveryCounter>> counters;
+  std::vector<std::unique_ptr<RdKafka::Producer>> instances;
+  for (unsigned i = 0; i < producers; ++i) {
+    counters.push_back(std::make_unique<DeliveryCounter>());
+    instances.push_back(make_producer(brokers, *counters.back(), "5"));
+  }
+  // One message each first (metadata, the topic's creation, producer ids), so that the clock
+  // measures the data path only.
+  std::string first(size, 'f');
+  for (auto& producer : instances) {
+    produce_one(*producer, topic, first);
+    if (producer->flush(10000) != RdKafka::ERR_NO_ERROR) fail("the first message timed out");
+  }
+  for (auto& c : counters)
+    c->delivered = 0;
+  StopFlag stop;
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < producers; ++i) {
+    threads.emplace_back([&, i] {
+      stop.run([&] {
+        std::string value(size, 'v');
+        const uint64_t share = messages / producers;
+        for (uint64_t n = 0; n < share && !stop.stopped(); ++n) {
+          produce_one(*instances[i], topic, value);
+          if ((n & 1023) == 0) instances[i]->poll(0);
+        }
+        if (instances[i]->flush(120000) != RdKafka::ERR_NO_ERROR) fail("flush timed out");
+      });
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  const double secs = seconds_since(start);
+  if (!stop.error().empty()) fail(stop.error());
+  uint64_t delivered = 0;
+  for (auto& c : counters) {
+    if (c->failed > 0) fail("deliveries failed: " + c->first_error);
+    delivered += c->delivered;
+  }
+  result.produce_messages_per_second = static_cast<double>(delivered) / secs;
+  result.produce_bytes_per_second = result.produce_messages_per_second * static_cast<double>(size);
+}
+
+// (c): one consumer reads `messages` back from offset 0 of every partition.
+void consume(const std::string& brokers, const std::string& topic, size_t size, uint64_t messages,
+             unsigned partitions, SizeResult& result) {
+  auto consumer = make_consumer(brokers, topic, partitions, "100");
+  uint64_t got = 0;
+  Clock::time_point start{};
+  const auto deadline = Clock::now() + std::chrono::minutes(5);
+  while (got < messages && Clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
+    if (message->err() == RdKafka::ERR_NO_ERROR) {
+      if (got == 0) start = Clock::now();
+      ++got;
+    } else if (message->err() != RdKafka::ERR__TIMED_OUT &&
+               message->err() != RdKafka::ERR__PARTITION_EOF) {
+      fail("consume failed: " + message->errstr());
+    }
+  }
+  const double secs = seconds_since(start);
+  consumer->close();
+  if (got < messages) fail(fmt::format("consumed {} of {} messages", got, messages));
+  result.consume_messages_per_second = static_cast<double>(got) / secs;
+  result.consume_bytes_per_second = result.consume_messages_per_second * static_cast<double>(size);
+}
+
+// (d): paced producer (linger 0) and a consumer in a long poll on a one-partition topic.
+void latency(const std::string& brokers, const std::string& topic, size_t size, double rate,
+             double seconds, SizeResult& result) {
+  DeliveryCounter dr;
+  auto producer = make_producer(brokers, dr, "0");
+  auto consumer = make_consumer(brokers, topic, 1, "500");
+  // Create the topic and let the consumer reach it before the clock starts.
+  {
+    std::string value(std::max<size_t>(size, 8), 'w');
+    produce_one(*producer, topic, value);
+    producer->flush(10000);
+    for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
+      if (m->err() == RdKafka::ERR_NO_ERROR) break;
+    }
+  }
+  const auto total = static_cast<uint64_t>(rate * seconds);
+  std::vector<int64_t> samples;
+  samples.reserve(total);
+  std::atomic<bool> done{false};
+  std::thread receiver([&] {
+    while (samples.size() < total && !done) {
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
+      if (m->err() != RdKafka::ERR_NO_ERROR || m->len() < 8) continue;
+      int64_t sent = 0;
+      std::memcpy(&sent, m->payload(), 8);
+      samples.push_back(now_nanos() - sent);
+    }
+  });
+  std::string value(std::max<size_t>(size, 8), 'l');
+  const auto start = Clock::now();
+  for (uint64_t n = 0; n < total; ++n) {
+    const auto due = start + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate));
+    std::this_thread::sleep_until(due);
+    const int64_t now = now_nanos();
+    std::memcpy(value.data(), &now, 8);
+    produce_one(*producer, topic, value);
+    producer->poll(0);
+  }
+  producer->flush(30000);
+  for (auto until = Clock::now() + std::chrono::seconds(10);
+       samples.size() < total && Clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  done = true;
+  receiver.join();
+  consumer->close();
+  if (samples.size() < total / 2) fail("the latency consumer missed most messages");
+  result.latency_rate = rate;
+  result.p50_ms = percentile_ms(samples, 0.50);
+  result.p99_ms = percentile_ms(samples, 0.99);
+}
+
+}  // namespace
+
+int run_kafka_bench(const KafkaBenchOptions& options) {
+  const std::filesystem::path work = options.dir / "depot-bench-kafka";
+  std::vector<SizeResult> results;
+  try {
+    std::filesystem::remove_all(work);
+    std::filesystem::create_directories(work);
+    const std::string depot = options.depot_binary.empty()
+                                  ? std::filesystem::read_symlink("/proc/self/exe").string()
+                                  : options.depot_binary.string();
+    for (size_t size : options.sizes) {
+      SizeResult& r = results.emplace_back();
+      r.size = size;
+      const uint64_t messages = options.produce_bytes / size;
+      settle();
+      progress(fmt::format("(a) {} B: raw pwrite+fdatasync, 1 MiB chunks, {} MiB", size,
+                           options.produce_bytes >> 20));
+      r.raw_bytes_per_second = raw_write_fsync(work / "raw.bin", 1 << 20, options.produce_bytes);
+      progress(fmt::format("    {}", gbps(r.raw_bytes_per_second)));
+      settle();
+      progress(fmt::format("(a) {} B: storage log appends, 1 MiB batches, 8 appenders", size));
+      const Bytes batch = make_batch(static_cast<uint32_t>(size), 1 << 20);
+      r.log_bytes_per_second =
+          log_appends(work / "log", batch, 8, options.produce_bytes, 0).bytes_per_second;
+      std::filesystem::remove_all(work / "log");
+      progress(fmt::format("    {}", gbps(r.log_bytes_per_second)));
+
+      settle();
+      const uint16_t port = free_loopback_port();
+      const std::string brokers = fmt::format("127.0.0.1:{}", port);
+      std::filesystem::remove_all(work / "depot");
+      std::filesystem::create_directories(work / "depot");
+      ServerProcess server(
+          {depot, "serve", "--data-dir", (work / "depot" / "data").string(), "--kafka-listen",
+           brokers, "--jobs-listen", "off", "--amqp-listen", "off", "--http-listen", "off",
+           "--fsync", "always", "--kafka-partitions", std::to_string(options.partitions)},
+          work / "depot" / "depot.log");
+      server.wait_listening(port);
+      const std::string topic = fmt::format("bench-{}", size);
+      progress(fmt::format("(b) {} B: produce {} messages, {} producers, acks=all", size, messages,
+                           options.producers));
+      produce(brokers, topic, size, messages, options.producers, r);
+      progress(fmt::format("    {:.0f} msg/s, {} ({:.0f}% of raw)", r.produce_messages_per_second,
+                           gbps(r.produce_bytes_per_second),
+                           100 * r.produce_bytes_per_second / r.raw_bytes_per_second));
+      progress(fmt::format("(c) {} B: consume them from the page cache", size));
+      // What the producers' shares add up to, and their first messages.
+      const uint64_t produced = messages - messages % options.producers + options.producers;
+      consume(brokers, topic, size, produced, options.partitions, r);
+      progress(fmt::format("    {:.0f} msg/s, {}", r.consume_messages_per_second,
+                           gbps(r.consume_bytes_per_second)));
+      progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
+                           options.paced_rate, options.latency_seconds));
+      latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
+              options.latency_seconds, r);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.p50_ms, r.p99_ms));
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "depot bench kafka: {}\n", e.what());
+    return 1;
+  }
+  std::filesystem::remove_all(work);
+  fmt::print(
+      "| size | raw write+fdatasync | storage log append | produce acks=all | produce / raw "
+      "| consume | e2e p50 / p99 at paced rate |\n|---|---|---|---|---|---|---|\n");
+  for (const SizeResult& r : results) {
+    fmt::print(
+        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {:.2f} / {:.2f} ms "
+        "at {:.0f} msg/s |\n",
+        r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
+        gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
+        r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
+        r.consume_messages_per_second, r.p50_ms, r.p99_ms, r.latency_rate);
+  }
+  return 0;
+}
+
+}  // namespace depot::bench
