@@ -3,9 +3,11 @@
 // to speak Faktory's RESP, beanstalkd's text protocol and Redis's RESP from one thread per
 // connection, as their own clients do. Used by the load generators and by the tests that drive
 // a spawned depot.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <optional>
@@ -92,6 +94,20 @@ class BlockingSocket {
     std::string payload = buffer_.substr(0, length);
     buffer_.erase(0, length + 2);
     return payload;
+  }
+
+  // Exactly `n` bytes into `out` (what is buffered first, then straight from the socket);
+  // false (and ok() false) on error.
+  bool read_exactly(char* out, size_t n) {
+    const size_t buffered = std::min(n, buffer_.size());
+    std::memcpy(out, buffer_.data(), buffered);
+    buffer_.erase(0, buffered);
+    for (size_t at = buffered; ok_ && at < n;) {
+      ssize_t got = ::recv(fd_, out + at, n - at, 0);
+      if (got <= 0) ok_ = false;
+      if (ok_) at += static_cast<size_t>(got);
+    }
+    return ok_;
   }
 
   // True when the peer has closed the connection (EOF within the receive timeout).

@@ -2,7 +2,8 @@
 //   (a) the disk: pwrite+fdatasync of the same number of bytes in 1 MiB chunks, and the storage
 //       engine appending 1 MiB batches of such messages at fsync=always (8 appenders);
 //   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always;
-//   (c) consume: one librdkafka consumer reading it all back from the page cache;
+//   (c) consume: one librdkafka consumer reading it all back from the page cache, and a bare
+//       Fetch loop (no record decoding, one request at a time) for what the broker itself serves;
 //   (d) end-to-end latency at a modest paced rate (not saturated): producer linger 0, a consumer
 //       waiting in a long poll; each value carries its send time.
 #include "bench/kafka_bench.h"
@@ -16,9 +17,12 @@
 
 #include <fmt/format.h>
 
+#include "bench/blocking_socket.h"
 #include "bench/measure.h"
 #include "bench/server_process.h"
 #include "bench/storage_bench.h"
+#include "protocol/kafka/messages.h"
+#include "storage/record_batch.h"
 
 namespace depot::bench {
 namespace {
@@ -71,11 +75,11 @@ std::unique_ptr<RdKafka::Producer> make_producer(const std::string& brokers, Del
   return producer;
 }
 
-void produce_one(RdKafka::Producer& producer, const std::string& topic, std::string& value) {
+void produce_one(RdKafka::Producer& producer, const std::string& topic, std::string& value,
+                 int32_t partition = RdKafka::Topic::PARTITION_UA) {
   for (;;) {
-    const auto err =
-        producer.produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                         value.data(), value.size(), nullptr, 0, 0, nullptr);
+    const auto err = producer.produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                                      value.data(), value.size(), nullptr, 0, 0, nullptr);
     if (err == RdKafka::ERR_NO_ERROR) return;
     if (err != RdKafka::ERR__QUEUE_FULL) fail("produce failed: " + RdKafka::err2str(err));
     producer.poll(1);
@@ -113,6 +117,7 @@ struct SizeResult {
   double produce_messages_per_second = 0;
   double consume_bytes_per_second = 0;
   double consume_messages_per_second = 0;
+  double fetch_bytes_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
   double latency_rate = 0;
@@ -189,6 +194,67 @@ void consume(const std::string& brokers, const std::string& topic, size_t size, 
   result.consume_bytes_per_second = result.consume_messages_per_second * static_cast<double>(size);
 }
 
+// (c): Fetch v4 requests, one at a time, for every partition from offset 0 to its end; the
+// record sets are counted (batch headers walked), not decoded. Bytes/s of record sets served.
+void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, SizeResult& result) {
+  BlockingSocket socket(port, std::chrono::seconds(30));
+  if (!socket.ok()) fail("cannot connect for the bare fetch");
+  std::vector<int64_t> next(partitions, 0);
+  std::vector<bool> done(partitions, false);
+  uint64_t bytes = 0;
+  const auto start = Clock::now();
+  for (int32_t correlation = 0; std::find(done.begin(), done.end(), false) != done.end();
+       ++correlation) {
+    kafka::FetchRequest request;
+    request.max_wait_ms = 0;
+    request.min_bytes = 1;
+    request.max_bytes = 64 << 20;
+    kafka::FetchTopic& t = request.topics.emplace_back();
+    t.topic = topic;
+    for (unsigned p = 0; p < partitions; ++p) {
+      if (!done[p])
+        t.partitions.push_back({static_cast<int32_t>(p), -1, next[p], -1, -1, 16 << 20});
+    }
+    Bytes body;
+    kafka::encode(request, 4, false, body);
+    constexpr std::string_view kClient = "bench";
+    Bytes frame;
+    ByteWriter w(frame);
+    w.write_be<int32_t>(static_cast<int32_t>(10 + kClient.size() + body.size()));
+    w.write_be<int16_t>(1);  // Fetch
+    w.write_be<int16_t>(4);
+    w.write_be<int32_t>(correlation);
+    w.write_be<int16_t>(static_cast<int16_t>(kClient.size()));
+    w.write_bytes(as_bytes(kClient));
+    w.write_bytes(body);
+    socket.send({reinterpret_cast<const char*>(frame.data()), frame.size()});
+    char size_bytes[4];
+    if (!socket.read_exactly(size_bytes, 4)) fail("the bare fetch lost its connection");
+    const auto size =
+        static_cast<size_t>(load_be<int32_t>(reinterpret_cast<std::byte*>(size_bytes)));
+    Bytes response(size);
+    if (!socket.read_exactly(reinterpret_cast<char*>(response.data()), size)) {
+      fail("the bare fetch lost its connection");
+    }
+    auto decoded = kafka::decode<kafka::FetchResponse>(ByteSpan(response).subspan(4), 4, false);
+    if (!decoded || decoded->responses.empty()) fail("a fetch response did not decode");
+    for (kafka::FetchPartitionResponse& p : decoded->responses.front().partitions) {
+      const auto index = static_cast<size_t>(p.partition_index);
+      if (p.error_code != 0) fail(fmt::format("fetch error {}", p.error_code));
+      ByteSpan records = p.records ? ByteSpan(*p.records) : ByteSpan();
+      bytes += records.size();
+      while (records.size() >= storage::kBatchHeaderSize) {
+        auto header = storage::parse_batch_header(records);
+        if (!header || header.value().size_bytes() > records.size()) break;
+        next[index] = header.value().last_offset() + 1;
+        records = records.subspan(header.value().size_bytes());
+      }
+      if (next[index] >= p.high_watermark) done[index] = true;
+    }
+  }
+  result.fetch_bytes_per_second = static_cast<double>(bytes) / seconds_since(start);
+}
+
 // (d): paced producer (linger 0) and a consumer in a long poll on a one-partition topic.
 void latency(const std::string& brokers, const std::string& topic, size_t size, double rate,
              double seconds, SizeResult& result) {
@@ -198,7 +264,7 @@ void latency(const std::string& brokers, const std::string& topic, size_t size, 
   // Create the topic and let the consumer reach it before the clock starts.
   {
     std::string value(std::max<size_t>(size, 8), 'w');
-    produce_one(*producer, topic, value);
+    produce_one(*producer, topic, value, 0);
     producer->flush(10000);
     for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
       std::unique_ptr<RdKafka::Message> m(consumer->consume(100));
@@ -225,7 +291,7 @@ void latency(const std::string& brokers, const std::string& topic, size_t size, 
     std::this_thread::sleep_until(due);
     const int64_t now = now_nanos();
     std::memcpy(value.data(), &now, 8);
-    produce_one(*producer, topic, value);
+    produce_one(*producer, topic, value, 0);
     producer->poll(0);
   }
   producer->flush(30000);
@@ -294,6 +360,10 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       consume(brokers, topic, size, produced, options.partitions, r);
       progress(fmt::format("    {:.0f} msg/s, {}", r.consume_messages_per_second,
                            gbps(r.consume_bytes_per_second)));
+      progress(fmt::format("(c) {} B: bare Fetch requests for all of it", size));
+      raw_fetch(port, topic, options.partitions, r);
+      progress(fmt::format("    {} of record sets", gbps(r.fetch_bytes_per_second)));
+      settle();  // the produced data's write-back would otherwise stall the fsyncs measured next
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
                            options.paced_rate, options.latency_seconds));
       latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
@@ -307,15 +377,17 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   std::filesystem::remove_all(work);
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all | produce / raw "
-      "| consume | e2e p50 / p99 at paced rate |\n|---|---|---|---|---|---|---|\n");
+      "| consume (librdkafka) | bare Fetch | e2e p50 / p99 at paced rate "
+      "|\n|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
-        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {:.2f} / {:.2f} ms "
-        "at {:.0f} msg/s |\n",
+        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {} | {:.2f} / {:.2f} "
+        "ms at {:.0f} msg/s |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
         r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
-        r.consume_messages_per_second, r.p50_ms, r.p99_ms, r.latency_rate);
+        r.consume_messages_per_second, gbps(r.fetch_bytes_per_second), r.p50_ms, r.p99_ms,
+        r.latency_rate);
   }
   return 0;
 }
