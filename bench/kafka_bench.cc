@@ -1,7 +1,9 @@
 // `depot bench kafka`, in four steps per message size:
 //   (a) the disk: pwrite+fdatasync of the same number of bytes in 1 MiB chunks, and the storage
 //       engine appending 1 MiB batches of such messages at fsync=always (8 appenders);
-//   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always;
+//   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always; and bare
+//       Produce requests of prebuilt 1 MiB batches, 8 in flight on one connection, for what the
+//       broker itself takes when the clients' own work is not in the way;
 //   (c) consume: one librdkafka consumer reading it all back from the page cache, and a bare
 //       Fetch loop (no record decoding, one request at a time) for what the broker itself serves;
 //   (d) end-to-end latency at a modest paced rate (not saturated): producer linger 0, a consumer
@@ -118,6 +120,7 @@ struct SizeResult {
   double consume_bytes_per_second = 0;
   double consume_messages_per_second = 0;
   double fetch_bytes_per_second = 0;
+  double bare_produce_bytes_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
   double latency_rate = 0;
@@ -194,6 +197,77 @@ void consume(const std::string& brokers, const std::string& topic, size_t size, 
   result.consume_bytes_per_second = result.consume_messages_per_second * static_cast<double>(size);
 }
 
+// A request frame: size, header v1 (client id "bench"), body.
+std::string request_frame(int16_t api_key, int16_t version, int32_t correlation,
+                          const Bytes& body) {
+  constexpr std::string_view kClient = "bench";
+  Bytes frame;
+  ByteWriter w(frame);
+  w.write_be<int32_t>(static_cast<int32_t>(10 + kClient.size() + body.size()));
+  w.write_be<int16_t>(api_key);
+  w.write_be<int16_t>(version);
+  w.write_be<int32_t>(correlation);
+  w.write_be<int16_t>(static_cast<int16_t>(kClient.size()));
+  w.write_bytes(as_bytes(kClient));
+  w.write_bytes(body);
+  return {reinterpret_cast<const char*>(frame.data()), frame.size()};
+}
+
+// A response's bytes after its size; fails when the connection is lost.
+Bytes read_response(BlockingSocket& socket) {
+  char size_bytes[4];
+  if (!socket.read_exactly(size_bytes, 4)) fail("the bare client lost its connection");
+  const auto size = static_cast<size_t>(load_be<int32_t>(reinterpret_cast<std::byte*>(size_bytes)));
+  Bytes response(size);
+  if (!socket.read_exactly(reinterpret_cast<char*>(response.data()), size)) {
+    fail("the bare client lost its connection");
+  }
+  return response;
+}
+
+// (b): Produce v7 requests, acks=-1, each one prebuilt batch of about 1 MiB of `size`-byte
+// records for the next partition in turn, `in_flight` pipelined on one connection, until
+// `total` bytes of batches are durable.
+void bare_produce(uint16_t port, const std::string& topic, size_t size, unsigned partitions,
+                  uint64_t total, unsigned in_flight, SizeResult& result) {
+  BlockingSocket socket(port, std::chrono::seconds(30));
+  if (!socket.ok()) fail("cannot connect for the bare produce");
+  const Bytes batch = make_batch(static_cast<uint32_t>(size), 1 << 20);
+  std::vector<std::string> requests;
+  for (unsigned p = 0; p < partitions; ++p) {
+    kafka::ProduceRequest request;
+    request.acks = -1;
+    request.timeout_ms = 30000;
+    kafka::ProduceTopic& t = request.topics.emplace_back();
+    t.name = topic;
+    t.partitions.push_back({static_cast<int32_t>(p), batch});
+    Bytes body;
+    kafka::encode(request, 7, false, body);
+    requests.push_back(request_frame(0, 7, static_cast<int32_t>(p), body));
+  }
+  const uint64_t count = std::max<uint64_t>(1, total / batch.size());
+  uint64_t sent = 0;
+  uint64_t answered = 0;
+  const auto start = Clock::now();
+  while (answered < count) {
+    while (sent < count && sent - answered < in_flight) {
+      socket.send(requests[sent % partitions]);
+      ++sent;
+    }
+    auto response =
+        kafka::decode<kafka::ProduceResponse>(ByteSpan(read_response(socket)).subspan(4), 7, false);
+    if (!response || response->topics.empty() || response->topics[0].partitions.empty()) {
+      fail("a produce response did not decode");
+    }
+    if (const int16_t error = response->topics[0].partitions[0].error_code; error != 0) {
+      fail(fmt::format("bare produce error {}", error));
+    }
+    ++answered;
+  }
+  result.bare_produce_bytes_per_second =
+      static_cast<double>(answered * batch.size()) / seconds_since(start);
+}
+
 // (c): Fetch v4 requests, one at a time, for every partition from offset 0 to its end; the
 // record sets are counted (batch headers walked), not decoded. Bytes/s of record sets served.
 void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, SizeResult& result) {
@@ -217,25 +291,8 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
     }
     Bytes body;
     kafka::encode(request, 4, false, body);
-    constexpr std::string_view kClient = "bench";
-    Bytes frame;
-    ByteWriter w(frame);
-    w.write_be<int32_t>(static_cast<int32_t>(10 + kClient.size() + body.size()));
-    w.write_be<int16_t>(1);  // Fetch
-    w.write_be<int16_t>(4);
-    w.write_be<int32_t>(correlation);
-    w.write_be<int16_t>(static_cast<int16_t>(kClient.size()));
-    w.write_bytes(as_bytes(kClient));
-    w.write_bytes(body);
-    socket.send({reinterpret_cast<const char*>(frame.data()), frame.size()});
-    char size_bytes[4];
-    if (!socket.read_exactly(size_bytes, 4)) fail("the bare fetch lost its connection");
-    const auto size =
-        static_cast<size_t>(load_be<int32_t>(reinterpret_cast<std::byte*>(size_bytes)));
-    Bytes response(size);
-    if (!socket.read_exactly(reinterpret_cast<char*>(response.data()), size)) {
-      fail("the bare fetch lost its connection");
-    }
+    socket.send(request_frame(1, 4, correlation, body));
+    const Bytes response = read_response(socket);
     auto decoded = kafka::decode<kafka::FetchResponse>(ByteSpan(response).subspan(4), 4, false);
     if (!decoded || decoded->responses.empty()) fail("a fetch response did not decode");
     for (kafka::FetchPartitionResponse& p : decoded->responses.front().partitions) {
@@ -363,6 +420,11 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       progress(fmt::format("(c) {} B: bare Fetch requests for all of it", size));
       raw_fetch(port, topic, options.partitions, r);
       progress(fmt::format("    {} of record sets", gbps(r.fetch_bytes_per_second)));
+      progress(fmt::format("(b) {} B: bare Produce, 1 MiB batches, 8 in flight (after the reads)",
+                           size));
+      bare_produce(port, topic, size, options.partitions, options.produce_bytes, 8, r);
+      progress(fmt::format("    {} ({:.0f}% of raw)", gbps(r.bare_produce_bytes_per_second),
+                           100 * r.bare_produce_bytes_per_second / r.raw_bytes_per_second));
       settle();  // the produced data's write-back would otherwise stall the fsyncs measured next
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
                            options.paced_rate, options.latency_seconds));
@@ -376,16 +438,17 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   }
   std::filesystem::remove_all(work);
   fmt::print(
-      "| size | raw write+fdatasync | storage log append | produce acks=all | produce / raw "
-      "| consume (librdkafka) | bare Fetch | e2e p50 / p99 at paced rate "
-      "|\n|---|---|---|---|---|---|---|---|\n");
+      "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
+      "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch "
+      "| e2e p50 / p99 at paced rate |\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
-        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {} | {:.2f} / {:.2f} "
-        "ms at {:.0f} msg/s |\n",
+        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
+        "| {:.2f} / {:.2f} ms at {:.0f} msg/s |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
-        r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
+        r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
+        r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
         r.consume_messages_per_second, gbps(r.fetch_bytes_per_second), r.p50_ms, r.p99_ms,
         r.latency_rate);
   }

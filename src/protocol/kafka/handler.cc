@@ -1,6 +1,7 @@
 #include "protocol/kafka/handler.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 #include <boost/asio/co_spawn.hpp>
@@ -15,6 +16,7 @@
 #include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
 #include "protocol/kafka/sasl.h"
+#include "server/async_event.h"
 #include "server/connection.h"
 #include "server/durable_wait.h"
 #include "storage/errc.h"
@@ -137,16 +139,19 @@ struct Response {
   std::vector<Splice> splices;
 };
 
-// What to do with a request: answer it, send nothing (Produce with acks=0), close, or answer and
-// then close (a failed authentication).
+// What to do with a request: answer it, send nothing (Produce with acks=0), close, answer and
+// then close (a failed authentication), or send a bare frame (SASL tokens after handshake v0).
 struct Answer {
-  enum class Kind { reply, silent, close, reply_then_close } kind = Kind::close;
+  enum class Kind { reply, silent, close, reply_then_close, bare } kind = Kind::close;
   Response response;
+  // A Produce's answer, encoded once its appends are durable (the writer waits, not the reader).
+  std::optional<server::DurableWait> durable;
+  std::optional<ProduceResponse> produce;
 };
 
 template <class M>
 Answer reply(M& message, const RequestHeader& h) {
-  Answer answer{Answer::Kind::reply, {}};
+  Answer answer{Answer::Kind::reply, {}, {}, {}};
   encode_spliced(message, h.api_version, is_flexible(h.api_key, h.api_version),
                  answer.response.body, answer.response.splices);
   return answer;
@@ -205,7 +210,7 @@ class Session {
 
   Answer metadata(const RequestHeader& h, const MetadataRequest& request);
   MetadataTopic describe(const std::string& name, bool may_create);
-  awaitable<Answer> produce(const RequestHeader& h, ProduceRequest& request);
+  Answer produce(ProduceRequest& request);
   awaitable<Answer> fetch(const RequestHeader& h, const FetchRequest& request);
   // One pass over the fetched partitions; returns the record bytes gathered.
   size_t read_partitions(const FetchRequest& request, int16_t version, FetchResponse& response);
@@ -257,7 +262,7 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
   const bool known_version = range != nullptr && h.api_version >= range->min_version &&
                              h.api_version <= range->max_version;
   if (h.api_key == key(ApiKey::api_versions)) {
-    Answer answer{Answer::Kind::reply, {}};
+    Answer answer{Answer::Kind::reply, {}, {}, {}};
     if (!known_version) {
       // A newer client: tell it, in v0's format, what this broker speaks, and it retries lower.
       encode(api_versions(kUnsupportedVersion), 0, false, answer.response.body);
@@ -297,7 +302,7 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
       if (auto m = parse<MetadataRequest>(request, "Metadata")) co_return metadata(h, *m);
       break;
     case ApiKey::produce:
-      if (auto m = parse<ProduceRequest>(request, "Produce")) co_return co_await produce(h, *m);
+      if (auto m = parse<ProduceRequest>(request, "Produce")) co_return produce(*m);
       break;
     case ApiKey::fetch:
       if (auto m = parse<FetchRequest>(request, "Fetch")) co_return co_await fetch(h, *m);
@@ -456,7 +461,9 @@ Answer Session::metadata(const RequestHeader& h, const MetadataRequest& request)
 
 // --- Produce
 
-awaitable<Answer> Session::produce(const RequestHeader& h, ProduceRequest& request) {
+// Appends now, in request order; the reply goes out once the appends are durable (pipelined
+// Produce requests on one connection share a sync).
+Answer Session::produce(ProduceRequest& request) {
   ProduceResponse response;
   const bool acks_valid = request.acks == 0 || request.acks == 1 || request.acks == -1;
   server::DurableWait durable(conn_.executor());
@@ -500,17 +507,23 @@ awaitable<Answer> Session::produce(const RequestHeader& h, ProduceRequest& reque
     }
   }
   if (appended) service_.notify_appended();
-  if (request.acks == 0) co_return Answer{Answer::Kind::silent, {}};
-  if (std::error_code ec = co_await durable.wait()) {
+  if (request.acks == 0) return Answer{Answer::Kind::silent, {}, {}, {}};
+  return Answer{Answer::Kind::reply, {}, std::move(durable), std::move(response)};
+}
+
+// The reply to a Produce whose appends are now durable, or failed to become so.
+void finish_produce(Answer& answer, const RequestHeader& h, std::error_code ec,
+                    const std::string& connection) {
+  if (ec) {
     // The log refuses writes from now on; nothing here may be counted on.
-    spdlog::error("{}: produce not made durable: {}", conn_.name(), ec.message());
-    for (ProduceTopicResponse& topic : response.topics) {
+    spdlog::error("{}: produce not made durable: {}", connection, ec.message());
+    for (ProduceTopicResponse& topic : answer.produce->topics) {
       for (ProducePartitionResponse& p : topic.partitions) {
         if (p.error_code == kNone) p.error_code = kKafkaStorageError;
       }
     }
   }
-  co_return reply(response, h);
+  answer.response = reply(*answer.produce, h).response;
 }
 
 // --- Fetch
@@ -1290,6 +1303,84 @@ awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Resp
   co_return static_cast<bool>(co_await conn.write(std::move(head)));
 }
 
+// Responses leave in request order, from a writer of their own: the reader goes on to the next
+// request while a Produce waits for its sync, so that the Produce requests a client pipelines
+// share one fdatasync instead of taking one each.
+class Pipeline : public std::enable_shared_from_this<Pipeline> {
+ public:
+  struct Item {
+    RequestHeader header;
+    Answer answer;
+  };
+  // Requests read ahead of their responses, at most (a client keeps up to 5 in flight).
+  static constexpr size_t kMaxPending = 32;
+
+  explicit Pipeline(const asio::any_io_executor& executor) : changed_(executor) {}
+
+  void start(server::Connection& conn) {
+    asio::co_spawn(
+        conn.executor(),
+        [self = shared_from_this(), keep = conn.shared_from_this()]() -> awaitable<void> {
+          co_await self->write(*keep);
+        },
+        asio::detached);
+  }
+
+  // Queues a response (moved from `item`); waits while kMaxPending are queued. False once the
+  // writer has stopped. By reference: GCC 12 destroys a temporary in a co_await expression twice.
+  awaitable<bool> push(Item& item) {
+    while (items_.size() >= kMaxPending && !writer_done_)
+      co_await changed_.wait();
+    if (writer_done_) co_return false;
+    items_.push_back(std::move(item));
+    changed_.notify_all();
+    co_return true;
+  }
+
+  // No more requests: waits until everything queued has been written (or the writer stopped).
+  awaitable<void> finish() {
+    reading_done_ = true;
+    changed_.notify_all();
+    while (!writer_done_)
+      co_await changed_.wait();
+  }
+
+ private:
+  awaitable<void> write(server::Connection& conn) {
+    for (;;) {
+      if (items_.empty()) {
+        if (reading_done_) break;
+        co_await changed_.wait();
+        continue;
+      }
+      Item item = std::move(items_.front());
+      items_.pop_front();
+      changed_.notify_all();  // room for the reader
+      Answer& answer = item.answer;
+      if (answer.durable) {
+        const std::error_code ec = co_await answer.durable->wait();
+        finish_produce(answer, item.header, ec, conn.name());
+      }
+      if (answer.kind == Answer::Kind::silent) continue;
+      if (answer.kind == Answer::Kind::close) break;
+      if (answer.kind == Answer::Kind::bare) {
+        if (!co_await conn.write(std::move(answer.response.body))) break;
+        continue;
+      }
+      if (!co_await send(conn, item.header, answer.response)) break;
+      if (answer.kind == Answer::Kind::reply_then_close) break;
+    }
+    writer_done_ = true;
+    items_.clear();
+    changed_.notify_all();
+  }
+
+  std::deque<Item> items_;
+  server::AsyncEvent changed_;
+  bool reading_done_ = false;
+  bool writer_done_ = false;
+};
+
 }  // namespace
 
 struct KafkaService::Ticker {
@@ -1391,40 +1482,47 @@ void KafkaService::notify_appended() {
 
 asio::awaitable<void> KafkaHandler::serve(server::Connection& conn) {
   Session session(*service_, conn);
+  auto pipeline = std::make_shared<Pipeline>(conn.executor());
+  pipeline->start(conn);
   const size_t max = service_->options().max_request_bytes;
   for (;;) {
-    if (conn.stopping() && conn.buffered().empty()) co_return;
-    if (!co_await conn.read_at_least(4)) co_return;
+    if (conn.stopping() && conn.buffered().empty()) break;
+    if (!co_await conn.read_at_least(4)) break;
     const int32_t size = load_be<int32_t>(conn.buffered().data());
     if (size < 0 || static_cast<size_t>(size) > max) {
       spdlog::info("{}: a request of {} bytes is over the limit of {}; closing", conn.name(), size,
                    max);
-      co_return;
+      break;
     }
-    if (!co_await conn.read_at_least(4 + static_cast<size_t>(size))) co_return;
+    if (!co_await conn.read_at_least(4 + static_cast<size_t>(size))) break;
     if (session.expects_raw_sasl()) {
       auto token = session.raw_sasl(conn.buffered().subspan(4, static_cast<size_t>(size)));
       conn.consume(4 + static_cast<size_t>(size));
-      if (!token) co_return;  // a failed bare exchange closes, as Kafka does
-      Bytes frame;
-      ByteWriter(frame).write_be<int32_t>(static_cast<int32_t>(token->size()));
-      frame.insert(frame.end(), token->begin(), token->end());
-      if (!co_await conn.write(std::move(frame))) co_return;
+      Answer answer;  // a failed bare exchange closes, as Kafka does
+      if (token) {
+        answer.kind = Answer::Kind::bare;
+        ByteWriter(answer.response.body).write_be<int32_t>(static_cast<int32_t>(token->size()));
+        answer.response.body.insert(answer.response.body.end(), token->begin(), token->end());
+      }
+      const bool more = answer.kind == Answer::Kind::bare;
+      Pipeline::Item item{{}, std::move(answer)};
+      if (!co_await pipeline->push(item) || !more) break;
       continue;
     }
     auto parsed = parse_request(conn.buffered().subspan(4, static_cast<size_t>(size)));
     if (!parsed) {
       spdlog::info("{}: malformed request header; closing", conn.name());
-      co_return;
+      break;
     }
     Answer answer = co_await session.answer(*parsed);
     const RequestHeader header = parsed->header;
     conn.consume(4 + static_cast<size_t>(size));
-    if (answer.kind == Answer::Kind::close) co_return;
-    if (answer.kind == Answer::Kind::silent) continue;
-    if (!co_await send(conn, header, answer.response)) co_return;
-    if (answer.kind == Answer::Kind::reply_then_close) co_return;
+    const bool more =
+        answer.kind != Answer::Kind::close && answer.kind != Answer::Kind::reply_then_close;
+    Pipeline::Item item{header, std::move(answer)};
+    if (!co_await pipeline->push(item) || !more) break;
   }
+  co_await pipeline->finish();
 }
 
 }  // namespace depot::kafka

@@ -109,8 +109,8 @@ std::optional<std::string> decode_saslname(std::string_view name) {
 }  // namespace
 
 const std::vector<std::string>& SaslExchange::mechanisms() {
-  static const std::vector<std::string> kMechanisms{std::string(kPlain), std::string(kScramSha256)};
-  return kMechanisms;
+  static const std::vector<std::string> offered{std::string(kPlain), std::string(kScramSha256)};
+  return offered;
 }
 
 bool SaslExchange::supported(std::string_view mechanism) {
