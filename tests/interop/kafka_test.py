@@ -211,11 +211,22 @@ class KafkaTest(unittest.TestCase):
                 data = read_response(s)
                 self.assertEqual(struct.unpack(">i", data[:4])[0], correlation)
                 self.assertEqual(produce_v7_error(data), code, records)
+            # Pipelined produces are appended in order and answered in order.
+            s.sendall(b"".join(request(0, 7, 100 + i, produce_v7("guarded", 0, batch))
+                               for i in range(5)))
+            offsets = []
+            for i in range(5):
+                data = read_response(s)
+                self.assertEqual(struct.unpack(">i", data[:4])[0], 100 + i)
+                self.assertEqual(produce_v7_error(data), 0)
+                offsets.append(produce_v7_base_offset(data))
+            self.assertEqual(offsets, [1, 2, 3, 4, 5])
             # acks=0 gets no answer at all; the next request's answer comes next.
             s.sendall(request(0, 7, 50, produce_v7("guarded", 0, batch, acks=0)))
             s.sendall(request(18, 0, 51))
             self.assertEqual(struct.unpack(">i", read_response(s)[:4])[0], 51)
-        self.assertEqual(self.depot.consume_all("guarded", fmt="%s\n"), ["good", "payload"])
+        self.assertEqual(self.depot.consume_all("guarded", fmt="%s\n"),
+                         ["good"] + ["payload"] * 6)
 
 
     def test_admin_creates_configures_grows_and_deletes_topics(self):
@@ -369,6 +380,13 @@ def produce_v7_error(response):
     (name_len,) = struct.unpack(">h", response[at:at + 2])
     at += 2 + name_len + 4 + 4
     return struct.unpack(">h", response[at:at + 2])[0]
+
+
+def produce_v7_base_offset(response):
+    at = 4 + 4
+    (name_len,) = struct.unpack(">h", response[at:at + 2])
+    at += 2 + name_len + 4 + 4 + 2
+    return struct.unpack(">q", response[at:at + 8])[0]
 
 
 def fetch_v4(topic, partition, offset, max_wait_ms):
