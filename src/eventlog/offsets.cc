@@ -164,22 +164,40 @@ Result<int64_t> OffsetStore::commit(std::string_view group, std::span<const Offs
 }
 
 Result<int64_t> OffsetStore::delete_group(std::string_view group, int64_t now_ms) {
+  return delete_matching(now_ms,
+                         [group](std::string_view g, std::string_view) { return g == group; });
+}
+
+Result<int64_t> OffsetStore::delete_topic(std::string_view topic, int64_t now_ms) {
+  return delete_matching(now_ms,
+                         [topic](std::string_view, std::string_view t) { return t == topic; });
+}
+
+Result<int64_t> OffsetStore::delete_matching(
+    int64_t now_ms, const std::function<bool(std::string_view, std::string_view)>& doomed) {
   std::lock_guard lock(mutex_);
-  auto group_it = groups_.find(group);
-  if (group_it == groups_.end()) return int64_t{-1};
   storage::RecordBatchBuilder builder;
-  std::vector<std::pair<std::string, int32_t>> keys;
-  for (const auto& [topic, partitions] : group_it->second) {
-    for (const auto& [partition, offset] : partitions) {
-      const Bytes key = encode_key(group, topic, partition);
-      builder.add(ByteSpan(key), std::nullopt, now_ms);
-      keys.emplace_back(topic, partition);
+  struct Key {
+    std::string group;
+    std::string topic;
+    int32_t partition;
+  };
+  std::vector<Key> keys;
+  for (const auto& [group, topics] : groups_) {
+    for (const auto& [topic, partitions] : topics) {
+      if (!doomed(group, topic)) continue;
+      for (const auto& [partition, offset] : partitions) {
+        const Bytes key = encode_key(group, topic, partition);
+        builder.add(ByteSpan(key), std::nullopt, now_ms);
+        keys.push_back({group, topic, partition});
+      }
     }
   }
+  if (keys.empty()) return int64_t{-1};
   Bytes batch = builder.build();
   DEPOT_TRY(auto appended, log_->append(batch));
-  for (const auto& [topic, partition] : keys)
-    apply(group, topic, partition, std::nullopt);
+  for (const Key& k : keys)
+    apply(k.group, k.topic, k.partition, std::nullopt);
   return appended.last_offset;
 }
 

@@ -7,6 +7,7 @@
 // Thread-safe (one mutex over the in-memory view; the log is thread-safe itself).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,9 @@ class OffsetStore {
                          int64_t now_ms);
   // Writes a tombstone for every offset the group has committed; the same return as commit().
   Result<int64_t> delete_group(std::string_view group, int64_t now_ms);
+  // The same for every group's offsets in a deleted topic, so that a topic made again under the
+  // same name is not read from the old topic's positions (Kafka drops them too).
+  Result<int64_t> delete_topic(std::string_view topic, int64_t now_ms);
   // Calls `done` once `offset` is durable under the fsync policy (on a sync thread, or at once).
   void when_durable(int64_t offset, storage::Log::DurableCallback done) {
     log_->when_durable(offset, std::move(done));
@@ -81,6 +85,8 @@ class OffsetStore {
  private:
   explicit OffsetStore(std::shared_ptr<storage::Log> log) : log_(std::move(log)) {}
   Result<void> load();
+  Result<int64_t> delete_matching(
+      int64_t now_ms, const std::function<bool(std::string_view, std::string_view)>& doomed);
   // The in-memory side of a record read back or just written (nullopt: a tombstone).
   void apply(std::string_view group, const std::string& topic, int32_t partition,
              std::optional<CommittedOffset> value);

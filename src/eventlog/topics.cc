@@ -54,6 +54,36 @@ namespace {
 
 constexpr std::string_view kMetadataFile = "topic.properties";
 
+// Kafka's other topic settings (TopicConfig.java), in order: accepted, kept and shown, not acted
+// on by a single node without replication or tiered storage.
+constexpr std::string_view kKeptOnly[] = {
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.storage.enable",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+};
+
 std::string hex(const TopicId& id) {
   std::string out;
   for (uint8_t b : id)
@@ -92,6 +122,16 @@ std::optional<T> parse_number(std::string_view text) {
   return value;
 }
 
+// A batch's last sequence number: sequences wrap from INT32_MAX to 0.
+int32_t last_sequence_of(const storage::BatchHeader& header) {
+  return static_cast<int32_t>(
+      (static_cast<int64_t>(header.base_sequence) + header.last_offset_delta) % (1LL << 31));
+}
+
+// How far back from a partition's end recover_producers() looks: retries are of the last few
+// batches a producer sent, so the tail is enough (Kafka keeps producer snapshots instead).
+constexpr int64_t kProducerScanOffsets = 20000;
+
 }  // namespace
 
 std::optional<std::string> TopicConfig::set(std::string_view name, std::string_view value) {
@@ -106,7 +146,8 @@ std::optional<std::string> TopicConfig::set(std::string_view name, std::string_v
     segment_bytes = *n;
   } else if (name == "max.message.bytes") {
     auto n = parse_number<int32_t>(value);
-    if (!n || *n < 0) return bad();
+    // The storage engine refuses batches over 64 MiB whatever the topic allows.
+    if (!n || *n < 0 || *n > (64 << 20)) return bad();
     max_message_bytes = *n;
   } else if (name == "cleanup.policy") {
     if (value != "delete" && value != "compact") return bad();
@@ -114,8 +155,10 @@ std::optional<std::string> TopicConfig::set(std::string_view name, std::string_v
   } else if (name == "message.timestamp.type") {
     if (value != "CreateTime" && value != "LogAppendTime") return bad();
     log_append_time = value == "LogAppendTime";
+  } else if (std::binary_search(std::begin(kKeptOnly), std::end(kKeptOnly), name)) {
+    kept[std::string(name)] = std::string(value);
   } else {
-    return fmt::format("depot does not keep the topic setting '{}'", name);
+    return fmt::format("'{}' is not a Kafka topic setting", name);
   }
   auto at = std::lower_bound(overridden.begin(), overridden.end(), name);
   if (at == overridden.end() || *at != name) overridden.emplace(at, name);
@@ -123,21 +166,26 @@ std::optional<std::string> TopicConfig::set(std::string_view name, std::string_v
 }
 
 std::optional<std::string> TopicConfig::reset(std::string_view name) {
+  if (auto it = kept.find(name); it != kept.end()) {
+    overridden.erase(std::remove(overridden.begin(), overridden.end(), name), overridden.end());
+    kept.erase(it);
+    return std::nullopt;
+  }
+  if (std::binary_search(std::begin(kKeptOnly), std::end(kKeptOnly), name)) return std::nullopt;
   const TopicConfig defaults;
-  std::optional<std::string> unknown;
   for (const auto& [key, value] : defaults.entries()) {
     if (key != name) continue;
-    auto kept = overridden;
+    auto names = overridden;
     set(key, value);
-    overridden = std::move(kept);
+    overridden = std::move(names);
     overridden.erase(std::remove(overridden.begin(), overridden.end(), key), overridden.end());
     return std::nullopt;
   }
-  return fmt::format("depot does not keep the topic setting '{}'", name);
+  return fmt::format("'{}' is not a Kafka topic setting", name);
 }
 
 std::vector<std::pair<std::string, std::string>> TopicConfig::entries() const {
-  return {
+  std::vector<std::pair<std::string, std::string>> all{
       {"cleanup.policy", compact ? "compact" : "delete"},
       {"max.message.bytes", std::to_string(max_message_bytes)},
       {"message.timestamp.type", log_append_time ? "LogAppendTime" : "CreateTime"},
@@ -145,6 +193,9 @@ std::vector<std::pair<std::string, std::string>> TopicConfig::entries() const {
       {"retention.ms", std::to_string(retention_ms)},
       {"segment.bytes", std::to_string(segment_bytes)},
   };
+  all.insert(all.end(), kept.begin(), kept.end());
+  std::sort(all.begin(), all.end());
+  return all;
 }
 
 Result<std::unique_ptr<TopicStore>> TopicStore::open(TopicStoreOptions options) {
@@ -194,7 +245,33 @@ Result<std::shared_ptr<TopicStore::Partition>> TopicStore::open_partition(
                                                 options_.sync,
                                                 nullptr,
                                                 {}}));
+  DEPOT_TRY(recover_producers(*partition));
   return partition;
+}
+
+Result<void> TopicStore::recover_producers(Partition& partition) {
+  storage::Log& log = *partition.log;
+  const int64_t end = log.log_end_offset();
+  for (int64_t offset = std::max(log.log_start_offset(), end - kProducerScanOffsets);
+       offset < end;) {
+    DEPOT_TRY(auto chunk, log.read(offset, 1 << 20));
+    if (chunk.data.empty()) break;
+    ByteSpan data = chunk.data;
+    while (data.size() >= storage::kBatchHeaderSize) {
+      auto header = storage::parse_batch_header(data);
+      if (!header || header.value().size_bytes() > data.size()) break;
+      const storage::BatchHeader& h = header.value();
+      if (h.producer_id >= 0 && !h.is_control()) {
+        partition.producers.record(
+            h.producer_id, h.producer_epoch,
+            {h.base_sequence, last_sequence_of(h), h.base_offset, h.last_offset()});
+      }
+      data = data.subspan(h.size_bytes());
+    }
+    if (chunk.next_offset <= offset) break;
+    offset = chunk.next_offset;
+  }
+  return success();
 }
 
 Result<void> TopicStore::write_metadata(const std::string& name, const Topic& topic) {
@@ -360,30 +437,15 @@ AppendOutcome TopicStore::append(const std::string& topic, int32_t partition,
   TopicConfig config;
   auto found = find_partition(topic, partition, &config);
   if (!found) return {AppendError::unknown_topic_or_partition};
-  AppendOutcome outcome;
-  if (record_set.empty()) {
-    outcome.error = AppendError::invalid_record;  // Kafka refuses a produce with no batch
-    return outcome;
+  if (record_set.empty()) return {AppendError::invalid_record};  // Kafka refuses no batch
+  auto header = storage::parse_batch_header(record_set);
+  if (!header || header.value().size_bytes() > record_set.size()) {
+    return {AppendError::corrupt_message};  // cut short, or not a RecordBatch v2
   }
-  while (!record_set.empty()) {
-    auto header = storage::parse_batch_header(record_set);
-    if (!header || header.value().size_bytes() > record_set.size()) {
-      outcome.error = AppendError::corrupt_message;
-      return outcome;
-    }
-    const size_t size = header.value().size_bytes();
-    AppendOutcome one = append_batch(*found, record_set.first(size), config, now_ms);
-    if (one.error != AppendError::none) {
-      outcome.error = one.error;
-      return outcome;
-    }
-    if (outcome.base_offset < 0) outcome.base_offset = one.base_offset;
-    outcome.last_offset = one.last_offset;
-    outcome.log_append_time = one.log_append_time;
-    outcome.log_start_offset = one.log_start_offset;
-    record_set = record_set.subspan(size);
-  }
-  return outcome;
+  // As Kafka for Produce v3+: exactly one batch, so that a refusal never leaves part of a
+  // record set written (a client's retry would duplicate it).
+  if (header.value().size_bytes() != record_set.size()) return {AppendError::invalid_record};
+  return append_batch(*found, record_set, config, now_ms);
 }
 
 AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte> batch,
@@ -406,8 +468,7 @@ AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte
     return outcome;
   }
   const bool idempotent = header.producer_id >= 0;
-  const int32_t last_sequence = static_cast<int32_t>(
-      (static_cast<int64_t>(header.base_sequence) + header.last_offset_delta) % (1LL << 31));
+  const int32_t last_sequence = last_sequence_of(header);
   std::lock_guard lock(partition.append_mutex);
   if (idempotent) {
     SequenceCheck check = partition.producers.check(header.producer_id, header.producer_epoch,

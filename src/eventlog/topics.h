@@ -50,6 +50,10 @@ struct TopicConfig {
   std::vector<std::pair<std::string, std::string>> entries() const;
   // The names set explicitly for this topic (the rest are defaults), in name order.
   std::vector<std::string> overridden;
+  // Kafka topic settings depot accepts and shows but does not act on (one broker, no
+  // replication: min.insync.replicas, compression.type, ...), by name. Tools such as Kafka
+  // Streams and Connect set them when they create topics.
+  std::map<std::string, std::string, std::less<>> kept;
 };
 
 struct TopicInfo {
@@ -111,11 +115,11 @@ class TopicStore {
   // nullptr when there is no such topic or partition.
   std::shared_ptr<storage::Log> partition(const std::string& name, int32_t index) const;
 
-  // Appends a producer's record set (whole RecordBatch v2 batches, possibly several) to one
-  // partition, as a Kafka broker does: each batch is checked (size, CRC, shape), idempotent
-  // producers' sequences are checked and a retry is answered with its first offsets, offsets are
-  // assigned in place and LogAppendTime topics get the broker's time. Nothing of a refused
-  // batch is written; batches before it are.
+  // Appends a producer's record set (one RecordBatch v2, as Kafka requires of Produce v3+) to one
+  // partition, as a Kafka broker does: the batch is checked (size, CRC, shape), an idempotent
+  // producer's sequence is checked and a retry is answered with its first offsets, offsets are
+  // assigned in place and LogAppendTime topics get the broker's time. A refused record set
+  // leaves nothing written.
   AppendOutcome append(const std::string& topic, int32_t partition, std::span<std::byte> record_set,
                        int64_t now_ms);
   // Retention for delete topics, compaction for compacted ones, over every partition: blocking
@@ -144,6 +148,9 @@ class TopicStore {
   explicit TopicStore(TopicStoreOptions options) : options_(std::move(options)) {}
   Result<std::shared_ptr<Partition>> open_partition(const std::string& name, int32_t index,
                                                     const TopicConfig& config);
+  // Rebuilds idempotent producers' recent batches from the partition's tail, so that a retry of
+  // a batch written just before a restart is answered, not written twice.
+  static Result<void> recover_producers(Partition& partition);
   Result<void> write_metadata(const std::string& name, const Topic& topic);
   Result<void> read_metadata(const std::string& name, Topic& topic);
   std::shared_ptr<Partition> find_partition(const std::string& name, int32_t index,

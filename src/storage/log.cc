@@ -176,6 +176,11 @@ Log::Completions Log::sync(bool from_service) {
   int64_t target;
   {
     std::lock_guard lock(mutex_);
+    if (!active_) {
+      // Removed (Log::remove) after a sync was queued: nothing is left to sync or to wait.
+      if (from_service) sync_pending_ = false;
+      return {};
+    }
     target = next_offset_ - 1;
     file = active_->file();  // earlier segments were synced when they were rolled
   }
@@ -451,7 +456,8 @@ Result<void> Log::truncate(int64_t offset) {
 }
 
 void Log::set_limits(int64_t retention_ms, int64_t retention_bytes, uint64_t segment_bytes) {
-  std::lock_guard maintenance(maintenance_mutex_);
+  // Not under maintenance_mutex_: a compaction may hold it for long, and this runs on a
+  // connection's thread. enforce_retention() reads the limits under mutex_.
   std::lock_guard lock(mutex_);
   options_.config.retention_ms = retention_ms;
   options_.config.retention_bytes = retention_bytes;
@@ -460,7 +466,11 @@ void Log::set_limits(int64_t retention_ms, int64_t retention_bytes, uint64_t seg
 
 Result<size_t> Log::enforce_retention() {
   std::lock_guard maintenance(maintenance_mutex_);
-  const LogConfig& cfg = options_.config;
+  LogConfig cfg;
+  {
+    std::lock_guard lock(mutex_);
+    cfg = options_.config;
+  }
   if (cfg.retention_ms < 0 && cfg.retention_bytes < 0) return size_t{0};
   const int64_t now = options_.clock();
   auto expired = [&](const Segment& s) {
@@ -543,6 +553,8 @@ Result<void> Log::close() {
 }
 
 Result<void> Log::remove() {
+  // Not while retention or compaction works in the directory.
+  std::lock_guard maintenance(maintenance_mutex_);
   DEPOT_TRY(close());
   std::lock_guard lock(mutex_);
   segments_.clear();

@@ -89,6 +89,9 @@ constexpr ApiVersionRange kSupported[] = {
     {key(ApiKey::incremental_alter_configs), 0, 1},
 };
 
+// A long-polling Fetch looks at the server's stop flag and its connection this often.
+constexpr std::chrono::milliseconds kPollSlice{500};
+
 // Kafka's offset.metadata.max.bytes.
 constexpr size_t kMaxOffsetMetadata = 4096;
 
@@ -507,7 +510,19 @@ Answer Session::produce(ProduceRequest& request) {
     }
   }
   if (appended) service_.notify_appended();
-  if (request.acks == 0) return Answer{Answer::Kind::silent, {}, {}, {}};
+  if (request.acks == 0) {
+    // No answer to carry an error: Kafka closes the connection so that the producer notices.
+    for (const ProduceTopicResponse& topic : response.topics) {
+      for (const ProducePartitionResponse& p : topic.partitions) {
+        if (p.error_code != kNone) {
+          spdlog::info("{}: an acks=0 produce to '{}' failed with error {}; closing", conn_.name(),
+                       topic.name, p.error_code);
+          return Answer{Answer::Kind::close, {}, {}, {}};
+        }
+      }
+    }
+    return Answer{Answer::Kind::silent, {}, {}, {}};
+  }
   return Answer{Answer::Kind::reply, {}, std::move(durable), std::move(response)};
 }
 
@@ -577,6 +592,12 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
       }
       result.high_watermark = result.last_stable_offset = read.value().log_end_offset;
       result.log_start_offset = read.value().log_start_offset;
+      // The log returns its first batch whole; only the response's first data may exceed the
+      // budget (KIP-74), a later partition's batch waits for the next fetch.
+      if (gathered > 0 && read.value().data.size() > want) {
+        result.records.emplace();
+        continue;
+      }
       gathered += read.value().data.size();
       result.records.emplace(std::move(read.value().data));
     }
@@ -599,12 +620,13 @@ awaitable<Answer> Session::fetch(const RequestHeader& h, const FetchRequest& req
       for (const FetchPartitionResponse& p : topic.partitions)
         failed = failed || p.error_code != kNone;
     }
-    if (failed || gathered >= static_cast<size_t>(std::max(request.min_bytes, 1)) ||
-        std::chrono::steady_clock::now() >= deadline || conn_.stopping()) {
+    if (failed || gathered >= static_cast<size_t>(std::max(request.min_bytes, 0)) ||
+        std::chrono::steady_clock::now() >= deadline || conn_.stopping() || conn_.closed()) {
       break;
     }
-    // Long poll: sleep until something is appended or the wait is over, then look again.
-    waiter->timer.expires_at(deadline);
+    // Long poll: sleep until something is appended or the wait is over, then look again. In
+    // slices, so that a server shutting down or a peer gone is noticed within half a second.
+    waiter->timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() + kPollSlice));
     boost::system::error_code ignored;
     if (!waiter->appended) {
       co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
@@ -672,13 +694,8 @@ Answer Session::init_producer_id(const RequestHeader& h, const InitProducerIdReq
     response.error_code = kTransactionalIdAuthorizationFailed;  // no transactions here
     return reply(response, h);
   }
-  // KIP-360: a producer that knows its id asks for the next epoch instead of a new id.
-  if (request.producer_id >= 0 && request.producer_epoch >= 0 &&
-      request.producer_epoch < INT16_MAX - 1) {
-    response.producer_id = request.producer_id;
-    response.producer_epoch = static_cast<int16_t>(request.producer_epoch + 1);
-    return reply(response, h);
-  }
+  // An idempotent producer (no transactional id) always gets a new id, as from Kafka, even when
+  // it names its current one (KIP-360): its sequences then restart at 0 under the new id.
   auto id = service_.topics().new_producer_id();
   if (!id) {
     spdlog::error("{}: cannot reserve producer ids: {}", conn_.name(), id.error().message());
@@ -852,7 +869,8 @@ awaitable<Answer> Session::offset_commit(const RequestHeader& h,
   }
   if (!commits.empty()) {
     auto written = service_.offsets().commit(request.group_id, commits, now_ms());
-    const bool ok = written && co_await durable(written.value());
+    bool ok = false;
+    if (written) ok = co_await durable(written.value());
     if (!written) {
       spdlog::error("{}: cannot write committed offsets: {}", conn_.name(),
                     written.error().message());
@@ -1073,6 +1091,14 @@ Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest&
     result.name = info->name;
     result.topic_id = info->id;
     auto removed = topics.remove(info->name);
+    if (removed && removed.value() == eventlog::ChangeResult::done) {
+      // Committed offsets go with the topic (not waited for: a crash can at worst bring back
+      // offsets of a topic that no longer exists).
+      if (auto dropped = service_.offsets().delete_topic(info->name, now_ms()); !dropped) {
+        spdlog::error("{}: cannot drop the committed offsets of topic '{}': {}", conn_.name(),
+                      info->name, dropped.error().message());
+      }
+    }
     if (!removed) {
       spdlog::error("{}: cannot delete topic '{}': {}", conn_.name(), info->name,
                     removed.error().message());
@@ -1312,8 +1338,10 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
     RequestHeader header;
     Answer answer;
   };
-  // Requests read ahead of their responses, at most (a client keeps up to 5 in flight).
+  // Requests read ahead of their responses, at most (a client keeps up to 5 in flight), and the
+  // bytes of answers waiting to be written: reading stops past either.
   static constexpr size_t kMaxPending = 32;
+  static constexpr size_t kMaxPendingBytes = 16 << 20;
 
   explicit Pipeline(const asio::any_io_executor& executor) : changed_(executor) {}
 
@@ -1329,24 +1357,47 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   // Queues a response (moved from `item`); waits while kMaxPending are queued. False once the
   // writer has stopped. By reference: GCC 12 destroys a temporary in a co_await expression twice.
   awaitable<bool> push(Item& item) {
-    while (items_.size() >= kMaxPending && !writer_done_)
+    while ((items_.size() >= kMaxPending || pending_bytes_ >= kMaxPendingBytes) && !writer_done_)
       co_await changed_.wait();
     if (writer_done_) co_return false;
+    pending_bytes_ += size_of(item.answer);
     items_.push_back(std::move(item));
     changed_.notify_all();
     co_return true;
   }
 
-  // No more requests: waits until everything queued has been written (or the writer stopped).
-  awaitable<void> finish() {
+  // Called however serve() ends (an exception included): the writer finishes what is queued.
+  void reading_stopped() {
     reading_done_ = true;
     changed_.notify_all();
+  }
+
+  // No more requests: waits until everything queued has been written (or the writer stopped).
+  awaitable<void> finish() {
+    reading_stopped();
     while (!writer_done_)
       co_await changed_.wait();
   }
 
  private:
+  static size_t size_of(const Answer& answer) {
+    size_t size = answer.response.body.size();
+    for (const Splice& s : answer.response.splices)
+      size += s.data.size();
+    return size;
+  }
+
   awaitable<void> write(server::Connection& conn) {
+    // However this ends, the reader must not wait for it any longer.
+    struct Done {
+      Pipeline& pipeline;
+      ~Done() {
+        pipeline.writer_done_ = true;
+        pipeline.items_.clear();
+        pipeline.pending_bytes_ = 0;
+        pipeline.changed_.notify_all();
+      }
+    } done{*this};
     for (;;) {
       if (items_.empty()) {
         if (reading_done_) break;
@@ -1355,6 +1406,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
       }
       Item item = std::move(items_.front());
       items_.pop_front();
+      pending_bytes_ -= size_of(item.answer);
       changed_.notify_all();  // room for the reader
       Answer& answer = item.answer;
       if (answer.durable) {
@@ -1370,12 +1422,10 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
       if (!co_await send(conn, item.header, answer.response)) break;
       if (answer.kind == Answer::Kind::reply_then_close) break;
     }
-    writer_done_ = true;
-    items_.clear();
-    changed_.notify_all();
   }
 
   std::deque<Item> items_;
+  size_t pending_bytes_ = 0;
   server::AsyncEvent changed_;
   bool reading_done_ = false;
   bool writer_done_ = false;
@@ -1457,6 +1507,8 @@ Result<void> KafkaService::close() {
 
 void KafkaService::watch_appends(const std::shared_ptr<AppendWaiter>& waiter) {
   std::lock_guard lock(waiters_mutex_);
+  // Fetches that ended without an append leave expired entries: drop them here.
+  std::erase_if(waiters_, [](const std::weak_ptr<AppendWaiter>& w) { return w.expired(); });
   for (const auto& existing : waiters_) {
     if (existing.lock() == waiter) return;
   }
@@ -1484,6 +1536,11 @@ asio::awaitable<void> KafkaHandler::serve(server::Connection& conn) {
   Session session(*service_, conn);
   auto pipeline = std::make_shared<Pipeline>(conn.executor());
   pipeline->start(conn);
+  // If serve() ends by an exception, the writer must still finish and let the connection go.
+  struct StopReading {
+    Pipeline& pipeline;
+    ~StopReading() { pipeline.reading_stopped(); }
+  } stop_reading{*pipeline};
   const size_t max = service_->options().max_request_bytes;
   for (;;) {
     if (conn.stopping() && conn.buffered().empty()) break;

@@ -69,8 +69,12 @@ std::string sha256(std::string_view data) {
   return {reinterpret_cast<const char*>(out), sizeof out};
 }
 
+// Equal digests, compared in constant time: neither the position of a difference nor the
+// secret's length shows in the time taken.
 bool constant_time_equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  const std::string da = sha256(a);
+  const std::string db = sha256(b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 // "a=1,b=2" -> the value of `key`, or nullopt.
@@ -152,6 +156,7 @@ Step SaslExchange::scram_first(std::string_view token) {
   if (!token.starts_with("n,,") && !token.starts_with("y,,")) {
     return failure("SCRAM: channel binding and authorization ids are not supported");
   }
+  gs2_header_ = std::string(token.substr(0, 3));
   client_first_bare_ = std::string(token.substr(3));
   auto name = attribute(client_first_bare_, 'n');
   auto client_nonce = attribute(client_first_bare_, 'r');
@@ -159,14 +164,16 @@ Step SaslExchange::scram_first(std::string_view token) {
     return failure("SCRAM: malformed first message");
   auto user = decode_saslname(*name);
   if (!user) return failure("SCRAM: malformed user name");
+  // An unknown user goes through the same steps with a password nobody has, and fails only at
+  // the proof: the time taken does not tell which users exist.
   auto it = users_.find(*user);
-  if (it == users_.end()) return failure("Authentication failed: Invalid user credentials");
+  const std::string password = it != users_.end() ? it->second : base64(random_bytes(24));
   user_ = *user;
   const std::string salt = random_bytes(16);
   const std::string server_nonce = base64(random_bytes(18));
   if (salt.empty() || server_nonce.empty()) return failure("SCRAM: no random bytes");
   salted_password_.assign(SHA256_DIGEST_LENGTH, '\0');
-  PKCS5_PBKDF2_HMAC(it->second.data(), static_cast<int>(it->second.size()),
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
                     reinterpret_cast<const unsigned char*>(salt.data()),
                     static_cast<int>(salt.size()), kScramIterations, EVP_sha256(),
                     SHA256_DIGEST_LENGTH,
@@ -188,7 +195,7 @@ Step SaslExchange::scram_final(std::string_view token) {
   // part in front of it, and Kafka's clients must keep working here too.
   if (!nonce->ends_with(nonce_)) return failure("SCRAM: the nonce does not match");
   auto gs2 = unbase64(*binding);
-  if (!gs2 || (*gs2 != "n,," && *gs2 != "y,,")) return failure("SCRAM: bad channel binding");
+  if (!gs2 || *gs2 != gs2_header_) return failure("SCRAM: bad channel binding");
   const std::string auth_message =
       client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
   const std::string client_key = hmac(salted_password_, "Client Key");

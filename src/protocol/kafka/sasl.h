@@ -41,6 +41,7 @@ class SaslExchange {
   int round_ = 0;
   std::string user_;
   // SCRAM state between the two rounds.
+  std::string gs2_header_;  // "n,," or "y,,", which the final message must repeat
   std::string client_first_bare_;
   std::string server_first_;
   std::string nonce_;

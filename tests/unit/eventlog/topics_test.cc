@@ -76,7 +76,8 @@ TEST_F(TopicStoreTest, TopicIdsAndSettingsAreKeptAcrossReopening) {
     EXPECT_FALSE(config.set("cleanup.policy", "compact"));
     EXPECT_EQ(*config.set("cleanup.policy", "sometimes"),
               "'sometimes' is not a valid value for cleanup.policy");
-    EXPECT_EQ(*config.set("flush.ms", "1"), "depot does not keep the topic setting 'flush.ms'");
+    EXPECT_EQ(*config.set("flush.msec", "1"), "'flush.msec' is not a Kafka topic setting");
+    EXPECT_FALSE(config.set("min.insync.replicas", "2"));  // kept and shown, not acted on
     ASSERT_EQ(store->create("ledger", 2, config).value(), CreateResult::created);
     ASSERT_EQ(store->create("other").value(), CreateResult::created);
     id = store->find("ledger")->id;
@@ -91,7 +92,9 @@ TEST_F(TopicStoreTest, TopicIdsAndSettingsAreKeptAcrossReopening) {
   EXPECT_EQ(found->config.retention_ms, 60000);
   EXPECT_TRUE(found->config.compact);
   EXPECT_EQ(store->partition("ledger", 1)->config().retention_ms, 60000);
-  EXPECT_EQ(found->config.overridden, (std::vector<std::string>{"cleanup.policy", "retention.ms"}));
+  EXPECT_EQ(found->config.overridden,
+            (std::vector<std::string>{"cleanup.policy", "min.insync.replicas", "retention.ms"}));
+  EXPECT_EQ(found->config.kept.at("min.insync.replicas"), "2");
 }
 
 Bytes batch(int records, storage::BatchOptions options = {}, int64_t timestamp = 1000) {
@@ -112,9 +115,12 @@ TEST_F(TopicStoreTest, AppendsAssignOffsetsAndRefuseBadBatches) {
   Bytes three = batch(3);
   Bytes both = two;
   both.insert(both.end(), three.begin(), three.end());
-  AppendOutcome first = store->append("t", 0, both, 5000);
+  // Two batches in one record set: refused whole, as Kafka refuses them from Produce v3+.
+  EXPECT_EQ(store->append("t", 0, both, 5000).error, AppendError::invalid_record);
+  EXPECT_EQ(store->append("t", 0, two, 5000).base_offset, 0);
+  AppendOutcome first = store->append("t", 0, three, 5000);
   EXPECT_EQ(first.error, AppendError::none);
-  EXPECT_EQ(first.base_offset, 0);
+  EXPECT_EQ(first.base_offset, 2);
   EXPECT_EQ(first.last_offset, 4);
   EXPECT_EQ(first.log_append_time, -1);  // CreateTime
 
@@ -180,11 +186,17 @@ TEST_F(TopicStoreTest, IdempotentProducersAreNotWrittenTwice) {
   EXPECT_EQ(store->append("once", 0, stale, 1).error, AppendError::invalid_producer_epoch);
   Bytes skipped = from(4, 1, 2);  // a new epoch must start at sequence 0
   EXPECT_EQ(store->append("once", 0, skipped, 1).error, AppendError::out_of_order_sequence);
-  // Producer ids are never handed out twice, across reopening too.
+  // Producer ids are never handed out twice, across reopening too; and a retry of a batch
+  // written before the restart is still recognised.
   ASSERT_TRUE(store->close());
   store.reset();
   auto reopened = open();
   EXPECT_GT(reopened->new_producer_id().value(), producer);
+  Bytes retried = from(0, 1, 1);
+  AppendOutcome recognised = reopened->append("once", 0, retried, 1);
+  EXPECT_EQ(recognised.error, AppendError::none);
+  EXPECT_EQ(recognised.base_offset, 5);
+  EXPECT_EQ(reopened->partition("once", 0)->log_end_offset(), 6);
 }
 
 TEST_F(TopicStoreTest, MaintenanceAppliesRetentionAndCompactionPerTopic) {

@@ -1,9 +1,11 @@
 // Kafka headers and bodies against hand-checked bytes, classic and flexible (KIP-482), and
-// round trips of every version of ApiVersions and Metadata.
+// round trips of every version of every served API.
 #include <initializer_list>
 
 #include <gtest/gtest.h>
 
+#include "protocol/kafka/admin_messages.h"
+#include "protocol/kafka/group_messages.h"
 #include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
 
@@ -183,6 +185,223 @@ TEST(KafkaCodec, TaggedFieldsAreSkippedAndMalformedOnesRefused) {
                                           3, true));
   // A null where a string is required.
   EXPECT_FALSE(decode<ApiVersionsRequest>(bytes_of({0x00, 0x02, 'b', 0x00}), 3, true));
+}
+
+TEST(KafkaCodec, ProduceRequestsClassicAndFlexibleAgainstHandCheckedBytes) {
+  ProduceRequest request;
+  request.acks = -1;
+  request.timeout_ms = 1000;
+  request.topics.push_back({"t", {{0, bytes_of({0xaa, 0xbb, 0xcc})}}});
+  // v3: nullable int16 transactional id, int32 counts and lengths.
+  EXPECT_EQ(encoded(request, 3, false),
+            bytes_of({0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00,
+                      0x00, 0x01, 0x00, 0x01, 0x74, 0x00, 0x00, 0x00, 0x01, 0x00,
+                      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xaa, 0xbb, 0xcc}));
+  // v9: compact everything (length + 1), a tagged-field section after each struct.
+  const Bytes v9 = bytes_of({0x00, 0xff, 0xff, 0x00, 0x00, 0x03, 0xe8, 0x02, 0x02, 0x74, 0x02,
+                             0x00, 0x00, 0x00, 0x00, 0x04, 0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x00});
+  EXPECT_EQ(encoded(request, 9, true), v9);
+  auto back = decode<ProduceRequest>(v9, 9, true);
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->transactional_id);
+  EXPECT_EQ(back->topics.at(0).partitions.at(0).records, bytes_of({0xaa, 0xbb, 0xcc}));
+}
+
+TEST(KafkaCodec, ProduceAndFetchResponsesAgainstHandCheckedBytes) {
+  ProduceResponse produce;
+  produce.topics.push_back({"t", {{0, 0, 42, -1, 7, {}, std::nullopt}}});
+  // v7: index, error, base offset, log append time, log start offset; throttle after the array.
+  EXPECT_EQ(encoded(produce, 7, false),
+            bytes_of({0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x74, 0x00, 0x00, 0x00, 0x01, 0x00,
+                      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                      0x2a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00,
+                      0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00}));
+  FetchResponse fetch;
+  FetchPartitionResponse partition;
+  partition.high_watermark = 5;
+  partition.last_stable_offset = 5;
+  partition.log_start_offset = 0;
+  partition.aborted_transactions.emplace();
+  partition.records = bytes_of({0x01, 0x02});
+  fetch.responses.push_back({"t", {}, {partition}});
+  // v4: throttle, topics, partition, error, high watermark, last stable offset, aborted
+  // transactions (empty, not null), records.
+  EXPECT_EQ(encoded(fetch, 4, false),
+            bytes_of({0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x74, 0x00,
+                      0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                      0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                      0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x02}));
+  // Spliced: the record set leaves the body (the 4-byte length stays) when it is large.
+  FetchResponse big = fetch;
+  big.responses[0].partitions[0].records = Bytes(5000, std::byte{7});
+  Bytes body;
+  std::vector<Splice> splices;
+  encode_spliced(big, 4, false, body, splices);
+  ASSERT_EQ(splices.size(), 1u);
+  EXPECT_EQ(splices[0].at, body.size());
+  EXPECT_EQ(splices[0].data.size(), 5000u);
+  EXPECT_EQ(load_be<int32_t>(body.data() + body.size() - 4), 5000);
+}
+
+// Encodes `m` at every version from `min` to `max` with `flexible_from`, decodes it, and
+// encodes again: the same bytes each time. Returns the last decoded message.
+template <class M>
+M round_trips(const M& m, int16_t min, int16_t max, int16_t flexible_from) {
+  M back;
+  for (int16_t v = min; v <= max; ++v) {
+    const bool flexible = v >= flexible_from;
+    const Bytes once = encoded(m, v, flexible);
+    auto decoded = decode<M>(once, v, flexible);
+    EXPECT_TRUE(decoded) << "version " << v;
+    if (!decoded) continue;
+    EXPECT_EQ(encoded(*decoded, v, flexible), once) << "version " << v;
+    back = *decoded;
+  }
+  return back;
+}
+
+TEST(KafkaCodec, EveryVersionOfTheDataAndGroupApisRoundTrips) {
+  FetchRequest fetch;
+  fetch.max_wait_ms = 500;
+  fetch.min_bytes = 1;
+  fetch.topics.push_back({"orders", Uuid{1, 2, 3}, {{2, -1, 100, -1, 0, 1 << 20}}});
+  fetch.forgotten_topics.push_back({"old", Uuid{4}, {1, 2}});
+  fetch.rack_id = "rack";
+  EXPECT_EQ(round_trips(fetch, 4, 17, 12).topics[0].partitions[0].fetch_offset, 100);
+
+  ListOffsetsRequest list;
+  list.topics.push_back({"orders", {{0, -1, kEarliestTimestamp}}});
+  EXPECT_EQ(round_trips(list, 1, 10, 6).topics[0].partitions[0].timestamp, kEarliestTimestamp);
+  ListOffsetsResponse listed;
+  listed.topics.push_back({"orders", {{0, 0, 123, 9, 0}}});
+  EXPECT_EQ(round_trips(listed, 1, 10, 6).topics[0].partitions[0].offset, 9);
+
+  InitProducerIdRequest init;
+  init.producer_id = 5;
+  init.producer_epoch = 1;
+  round_trips(init, 0, 5, 2);
+
+  JoinGroupRequest join;
+  join.group_id = "g";
+  join.session_timeout_ms = 10000;
+  join.member_id = "m";
+  join.group_instance_id = "i";
+  join.protocol_type = "consumer";
+  join.protocols.push_back({"range", bytes_of({1, 2})});
+  join.reason = "why";
+  EXPECT_EQ(round_trips(join, 0, 9, 6).protocols.at(0).name, "range");
+  JoinGroupResponse joined;
+  joined.generation_id = 3;
+  joined.protocol_type = "consumer";
+  joined.protocol_name = "range";
+  joined.leader = "m";
+  joined.member_id = "m";
+  joined.members.push_back({"m", "i", bytes_of({9})});
+  EXPECT_EQ(round_trips(joined, 0, 9, 6).generation_id, 3);
+
+  SyncGroupRequest sync;
+  sync.group_id = "g";
+  sync.member_id = "m";
+  sync.assignments.push_back({"m", bytes_of({0, 1})});
+  round_trips(sync, 0, 5, 4);
+  SyncGroupResponse synced;
+  synced.assignment = bytes_of({0, 1});
+  round_trips(synced, 0, 5, 4);
+
+  HeartbeatRequest heartbeat{"g", 3, "m", "i"};
+  round_trips(heartbeat, 0, 4, 4);
+  LeaveGroupRequest leave;
+  leave.group_id = "g";
+  leave.member_id = "m";
+  leave.members.push_back({"m", std::nullopt, "bye"});
+  round_trips(leave, 0, 5, 4);
+
+  OffsetCommitRequest commit;
+  commit.group_id = "g";
+  commit.generation_id = 3;
+  commit.member_id = "m";
+  commit.topics.push_back({"orders", {{0, 42, -1, -1, "meta"}}});
+  EXPECT_EQ(round_trips(commit, 0, 9, 8).topics[0].partitions[0].committed_offset, 42);
+
+  OffsetFetchRequest fetch_offsets;
+  fetch_offsets.groups.push_back(
+      {"g", std::nullopt, -1, std::vector<OffsetFetchTopic>{{"orders", {0, 1}}}});
+  EXPECT_EQ(round_trips(fetch_offsets, 0, 9, 6).groups.at(0).group_id, "g");
+  OffsetFetchResponse fetched;
+  fetched.groups.push_back({"g", {{"orders", {{0, 42, -1, "meta", 0}}}}, 0});
+  EXPECT_EQ(round_trips(fetched, 0, 9, 6).groups.at(0).topics.at(0).partitions.at(0).metadata,
+            "meta");
+
+  FindCoordinatorRequest find;
+  find.key = "g";
+  find.coordinator_keys = {"g"};
+  round_trips(find, 0, 6, 3);
+  FindCoordinatorResponse found;
+  found.coordinators.push_back({"g", 1, "127.0.0.1", 9092, 0, std::nullopt});
+  EXPECT_EQ(round_trips(found, 0, 6, 3).coordinators.at(0).port, 9092);
+
+  DescribeGroupsResponse described;
+  described.groups.push_back(
+      {0, "g", "Stable", "consumer", "range", {{"m", "i", "c", "/h", {}, {}}}, INT32_MIN});
+  round_trips(described, 0, 5, 5);
+  ListGroupsResponse listed_groups;
+  listed_groups.groups.push_back({"g", "consumer", "Stable", "classic"});
+  round_trips(listed_groups, 0, 5, 3);
+}
+
+TEST(KafkaCodec, EveryVersionOfTheAdminAndSaslApisRoundTrips) {
+  CreateTopicsRequest create;
+  create.topics.push_back({"t", 3, 1, {}, {{"retention.ms", "1000"}}});
+  create.validate_only = true;
+  EXPECT_EQ(round_trips(create, 0, 7, 5).topics.at(0).num_partitions, 3);
+  CreateTopicsResponse created;
+  CreatableTopicResult result;
+  result.name = "t";
+  result.num_partitions = 3;
+  result.replication_factor = 1;
+  result.configs.emplace();
+  result.configs->push_back({"retention.ms", "1000", false, 1, false});
+  created.topics.push_back(result);
+  round_trips(created, 0, 7, 5);
+
+  DeleteTopicsRequest del;
+  del.topics.push_back({"t", Uuid{}});
+  EXPECT_EQ(round_trips(del, 0, 6, 4).topics.at(0).name, "t");
+  DeleteTopicsResponse deleted;
+  deleted.responses.push_back({"t", Uuid{}, 0, std::nullopt});
+  round_trips(deleted, 0, 6, 4);
+
+  CreatePartitionsRequest grow;
+  grow.topics.push_back({"t", 5, std::nullopt});
+  round_trips(grow, 0, 3, 2);
+
+  DescribeConfigsRequest describe;
+  describe.resources.push_back({kResourceTopic, "t", std::vector<std::string>{"retention.ms"}});
+  round_trips(describe, 0, 4, 4);
+  DescribeConfigsResponse configs;
+  DescribeConfigsResult r;
+  r.resource_type = kResourceTopic;
+  r.resource_name = "t";
+  DescribedConfig c;
+  c.name = "retention.ms";
+  c.value = "1000";
+  c.config_source = 1;
+  c.synonyms.push_back({"retention.ms", "1000", 1});
+  r.configs.push_back(c);
+  configs.results.push_back(r);
+  round_trips(configs, 0, 4, 4);
+
+  IncrementalAlterConfigsRequest alter;
+  alter.resources.push_back({kResourceTopic, "t", {{"retention.ms", kConfigDelete, std::nullopt}}});
+  EXPECT_EQ(round_trips(alter, 0, 1, 1).resources.at(0).configs.at(0).operation, kConfigDelete);
+  AlterConfigsRequest replace;
+  replace.resources.push_back({kResourceTopic, "t", {{"retention.ms", kConfigSet, "5"}}});
+  round_trips(replace, 0, 2, 2);
+
+  SaslHandshakeResponse handshake{0, {"PLAIN", "SCRAM-SHA-256"}};
+  EXPECT_EQ(round_trips(handshake, 0, 1, 99).mechanisms.size(), 2u);
+  SaslAuthenticateResponse authenticated{0, std::nullopt, bytes_of({'v', '='}), 0};
+  round_trips(authenticated, 0, 2, 2);
 }
 
 }  // namespace
