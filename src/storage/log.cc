@@ -410,6 +410,11 @@ int64_t Log::durable_offset() const {
   return durable_offset_;
 }
 
+int64_t Log::readable_end() const {
+  std::lock_guard lock(mutex_);
+  return options_.sync->policy().mode == FsyncMode::always ? durable_offset_ + 1 : next_offset_;
+}
+
 uint64_t Log::size_bytes() const {
   std::lock_guard lock(mutex_);
   uint64_t total = 0;

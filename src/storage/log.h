@@ -100,6 +100,9 @@ class Log : public std::enable_shared_from_this<Log> {
   int64_t log_start_offset() const;
   int64_t log_end_offset() const;  // next offset to be assigned
   int64_t durable_offset() const;  // last offset known to be on stable storage
+  // The end of what readers are shown: under fsync=always the durable end (nothing a crash can
+  // take back is served, as Kafka's high watermark), otherwise the log's end.
+  int64_t readable_end() const;
   uint64_t size_bytes() const;
   size_t segment_count() const;
   const std::filesystem::path& dir() const { return options_.dir; }

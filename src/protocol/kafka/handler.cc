@@ -470,7 +470,6 @@ Answer Session::produce(ProduceRequest& request) {
   ProduceResponse response;
   const bool acks_valid = request.acks == 0 || request.acks == 1 || request.acks == -1;
   server::DurableWait durable(conn_.executor());
-  bool appended = false;
   const int64_t now = now_ms();
   for (ProduceTopic& topic : request.topics) {
     ProduceTopicResponse& out = response.topics.emplace_back();
@@ -501,15 +500,13 @@ Answer Session::produce(ProduceRequest& request) {
       result.base_offset = outcome.base_offset;
       result.log_append_time_ms = outcome.log_append_time;
       result.log_start_offset = outcome.log_start_offset;
-      appended = true;
-      if (request.acks != 0) {
-        service_.topics()
-            .partition(topic.name, partition.index)
-            ->when_durable(outcome.last_offset, durable.callback());
-      }
+      auto log = service_.topics().partition(topic.name, partition.index);
+      // Long polls are woken once the records are readable: durable, under fsync=always.
+      log->when_durable(outcome.last_offset,
+                        [service = &service_](std::error_code) { service->notify_appended(); });
+      if (request.acks != 0) log->when_durable(outcome.last_offset, durable.callback());
     }
   }
-  if (appended) service_.notify_appended();
   if (request.acks == 0) {
     // No answer to carry an error: Kafka closes the connection so that the producer notices.
     for (const ProduceTopicResponse& topic : response.topics) {
@@ -542,6 +539,17 @@ void finish_produce(Answer& answer, const RequestHeader& h, std::error_code ec,
 }
 
 // --- Fetch
+
+// Drops the batches at or past `end` (appended, not yet durable under fsync=always).
+void keep_readable(Bytes& data, int64_t end) {
+  size_t kept = 0;
+  while (kept + storage::kBatchHeaderSize <= data.size()) {
+    auto header = storage::parse_batch_header(ByteSpan(data).subspan(kept));
+    if (!header || header.value().last_offset() >= end) break;
+    kept += header.value().size_bytes();
+  }
+  data.resize(kept);
+}
 
 size_t Session::read_partitions(const FetchRequest& request, int16_t version,
                                 FetchResponse& response) {
@@ -578,6 +586,7 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
         result.records.emplace();
         continue;
       }
+      const int64_t readable_end = log->readable_end();
       auto read = log->read(partition.fetch_offset, want);
       if (!read) {
         result.error_code = read.error() == storage::errc::offset_out_of_range ? kOffsetOutOfRange
@@ -590,8 +599,9 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
         }
         continue;
       }
-      result.high_watermark = result.last_stable_offset = read.value().log_end_offset;
+      result.high_watermark = result.last_stable_offset = readable_end;
       result.log_start_offset = read.value().log_start_offset;
+      keep_readable(read.value().data, readable_end);
       // The log returns its first batch whole; only the response's first data may exceed the
       // budget (KIP-74), a later partition's batch waits for the next fetch.
       if (gathered > 0 && read.value().data.size() > want) {
@@ -653,7 +663,7 @@ Answer Session::list_offsets(const RequestHeader& h, const ListOffsetsRequest& r
       result.leader_epoch = 0;
       switch (partition.timestamp) {
         case kLatestTimestamp:
-          result.offset = log->log_end_offset();
+          result.offset = log->readable_end();
           break;
         case kEarliestTimestamp:
         case kEarliestLocalTimestamp:  // every segment is local

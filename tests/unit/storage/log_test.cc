@@ -421,8 +421,23 @@ TEST_F(LogTest, IntervalAndNeverPoliciesCompleteWithoutWaitingForFsync) {
       ASSERT_TRUE(append_now(*log, make_batch(1, "k", "v")));
     EXPECT_EQ(fs.datasyncs - before, 0) << policy.to_string();
     EXPECT_LT(log->durable_offset(), 19) << policy.to_string();
+    // Readers see everything written: the policy promises no more than that.
+    EXPECT_EQ(log->readable_end(), 20) << policy.to_string();
     log->close().value();
   }
+}
+
+TEST_F(LogTest, UnderFsyncAlwaysReadersSeeOnlyWhatIsDurable) {
+  auto log = open_log();
+  auto first = make_batch(3, "k", "v");
+  ASSERT_TRUE(log->append_and_wait(first));
+  EXPECT_EQ(log->readable_end(), 3);
+  auto pending = make_batch(2, "k", "v");
+  ASSERT_TRUE(log->append(pending));  // written, no sync asked for yet
+  EXPECT_EQ(log->log_end_offset(), 5);
+  EXPECT_EQ(log->readable_end(), 3);
+  ASSERT_TRUE(log->flush());
+  EXPECT_EQ(log->readable_end(), 5);
 }
 
 TEST_F(LogTest, IntervalPolicySyncsInTheBackground) {
