@@ -275,7 +275,7 @@ Result<void> Log::roll_locked() {
   return success();
 }
 
-Result<ReadResult> Log::read(int64_t offset, size_t max_bytes) const {
+Result<ReadResult> Log::read(int64_t offset, size_t max_bytes, int64_t end_offset) const {
   std::shared_ptr<Segment> segment;
   uint64_t position = 0;
   uint64_t end = 0;
@@ -320,6 +320,7 @@ Result<ReadResult> Log::read(int64_t offset, size_t max_bytes) const {
   while (kept + kBatchHeaderSize <= result.data.size()) {
     auto h = parse_batch_header(ByteSpan(result.data).subspan(kept));
     if (!h || kept + h.value().size_bytes() > result.data.size()) break;
+    if (h.value().last_offset() >= end_offset) break;
     kept += h.value().size_bytes();
     result.next_offset = h.value().last_offset() + 1;
   }

@@ -87,8 +87,10 @@ class Log : public std::enable_shared_from_this<Log> {
   Result<AppendInfo> append_and_wait(std::span<std::byte> batch);
 
   // Whole batches from the one containing `offset`, up to `max_bytes` (the first batch is always
-  // returned whole). An offset equal to the log end reads nothing; outside the log is an error.
-  Result<ReadResult> read(int64_t offset, size_t max_bytes) const;
+  // returned whole) and short of `end_offset` (batches reaching it are left out: a reader shown
+  // only durable records passes readable_end()). An offset equal to the log end reads nothing;
+  // outside the log is an error.
+  Result<ReadResult> read(int64_t offset, size_t max_bytes, int64_t end_offset = INT64_MAX) const;
   // The earliest record whose timestamp is >= `timestamp`, or nullopt if every record is older.
   // In a compressed batch, which is not decompressed, the batch's first offset and its largest
   // timestamp stand for the record.

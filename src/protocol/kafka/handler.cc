@@ -540,17 +540,6 @@ void finish_produce(Answer& answer, const RequestHeader& h, std::error_code ec,
 
 // --- Fetch
 
-// Drops the batches at or past `end` (appended, not yet durable under fsync=always).
-void keep_readable(Bytes& data, int64_t end) {
-  size_t kept = 0;
-  while (kept + storage::kBatchHeaderSize <= data.size()) {
-    auto header = storage::parse_batch_header(ByteSpan(data).subspan(kept));
-    if (!header || header.value().last_offset() >= end) break;
-    kept += header.value().size_bytes();
-  }
-  data.resize(kept);
-}
-
 size_t Session::read_partitions(const FetchRequest& request, int16_t version,
                                 FetchResponse& response) {
   response.responses.clear();
@@ -587,7 +576,7 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
         continue;
       }
       const int64_t readable_end = log->readable_end();
-      auto read = log->read(partition.fetch_offset, want);
+      auto read = log->read(partition.fetch_offset, want, readable_end);
       if (!read) {
         result.error_code = read.error() == storage::errc::offset_out_of_range ? kOffsetOutOfRange
                                                                                : kKafkaStorageError;
@@ -601,7 +590,6 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
       }
       result.high_watermark = result.last_stable_offset = readable_end;
       result.log_start_offset = read.value().log_start_offset;
-      keep_readable(read.value().data, readable_end);
       // The log returns its first batch whole; only the response's first data may exceed the
       // budget (KIP-74), a later partition's batch waits for the next fetch.
       if (gathered > 0 && read.value().data.size() > want) {
