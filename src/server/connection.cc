@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -120,13 +122,22 @@ asio::awaitable<Result<void>> Connection::write(ByteSpan bytes) {
 }
 
 asio::awaitable<Result<void>> Connection::write(Bytes&& bytes) {
-  while (!closed_ && queued_bytes_ > 0 && queued_bytes_ + bytes.size() > options_.max_write_queue) {
+  return enqueue(Chunk{std::move(bytes), {}});
+}
+
+asio::awaitable<Result<void>> Connection::write(const FileRange& range) {
+  return enqueue(Chunk{{}, range});
+}
+
+asio::awaitable<Result<void>> Connection::enqueue(Chunk chunk) {
+  const std::size_t size = chunk.size();
+  while (!closed_ && queued_bytes_ > 0 && queued_bytes_ + size > options_.max_write_queue) {
     co_await queue_changed_.wait();
   }
   if (closed_) co_return make_error_code(errc::connection_closed);
-  if (bytes.empty()) co_return success();
-  queued_bytes_ += bytes.size();
-  write_queue_.push_back(std::move(bytes));
+  if (size == 0) co_return success();
+  queued_bytes_ += size;
+  write_queue_.push_back(std::move(chunk));
   queue_changed_.notify_all();
   co_return success();
 }
@@ -140,28 +151,21 @@ asio::awaitable<Result<void>> Connection::flush() {
 }
 
 asio::awaitable<void> Connection::write_loop() {
-  std::array<asio::const_buffer, kMaxGather> buffers;
   while (!closed_) {
     if (write_queue_.empty()) {
       co_await queue_changed_.wait();
       continue;
     }
-    std::size_t count = 0;
-    for (auto it = write_queue_.begin(); it != write_queue_.end() && count < kMaxGather; ++it) {
-      std::size_t skip = count == 0 ? write_offset_ : 0;
-      buffers[count++] = asio::buffer(it->data() + skip, it->size() - skip);
-    }
     writing_ = true;
     write_deadline_ = Clock::now() + idle_timeout_;
-    boost::system::error_code ec;
-    std::size_t n = co_await socket_.async_write_some(
-        std::span(buffers.data(), count), asio::redirect_error(asio::use_awaitable, ec));
+    Result<std::size_t> sent =
+        write_queue_.front().file.size > 0 ? co_await send_file() : co_await send_buffers();
     writing_ = false;
-    if (ec) {
-      spdlog::debug("{}: write failed: {}", name_, ec.message());
+    if (!sent) {
       close();
       break;
     }
+    std::size_t n = sent.value();
     queued_bytes_ -= n;
     n += write_offset_;
     while (!write_queue_.empty() && n >= write_queue_.front().size()) {
@@ -170,6 +174,59 @@ asio::awaitable<void> Connection::write_loop() {
     }
     write_offset_ = n;
     queue_changed_.notify_all();
+  }
+}
+
+asio::awaitable<Result<std::size_t>> Connection::send_buffers() {
+  std::array<asio::const_buffer, kMaxGather> buffers;
+  std::size_t count = 0;
+  bool file_follows = false;
+  for (auto it = write_queue_.begin(); it != write_queue_.end() && count < kMaxGather; ++it) {
+    if (it->file.size > 0) {
+      file_follows = true;
+      break;
+    }
+    std::size_t skip = count == 0 ? write_offset_ : 0;
+    buffers[count++] = asio::buffer(it->bytes.data() + skip, it->bytes.size() - skip);
+  }
+  // Ahead of a file range (a response's header before its record set), the kernel may hold the
+  // bytes back to send them in one segment with what follows.
+  const tcp::socket::message_flags flags = file_follows ? MSG_MORE : 0;
+  boost::system::error_code ec;
+  std::size_t n = co_await socket_.async_send(std::span(buffers.data(), count), flags,
+                                              asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("{}: write failed: {}", name_, ec.message());
+    co_return make_error_code(errc::connection_closed);
+  }
+  co_return n;
+}
+
+asio::awaitable<Result<std::size_t>> Connection::send_file() {
+  const FileRange& range = write_queue_.front().file;
+  boost::system::error_code ec;
+  if (!socket_.native_non_blocking()) socket_.native_non_blocking(true, ec);
+  for (;;) {
+    auto offset = static_cast<off_t>(range.offset + write_offset_);
+    ssize_t n = ::sendfile(socket_.native_handle(), range.fd, &offset, range.size - write_offset_);
+    if (n > 0) co_return static_cast<std::size_t>(n);
+    if (n == 0) {
+      // The file is shorter than the range it was queued as: the peer has part of a reply.
+      spdlog::error("{}: closing, a file being sent ended {} bytes early", name_,
+                    range.size - write_offset_);
+      co_return make_error_code(errc::connection_closed);
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      spdlog::debug("{}: sendfile failed: {}", name_, std::strerror(errno));
+      co_return make_error_code(errc::connection_closed);
+    }
+    co_await socket_.async_wait(tcp::socket::wait_write,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::debug("{}: write failed: {}", name_, ec.message());
+      co_return make_error_code(errc::connection_closed);
+    }
   }
 }
 

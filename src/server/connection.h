@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/bytes.h"
+#include "common/file_range.h"
 #include "common/result.h"
 #include "server/async_event.h"
 
@@ -67,6 +68,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<Result<void>> write(std::string_view text) {
     return write(as_bytes(text));
   }
+  // Queues a range of a file, which the kernel sends from the page cache (sendfile) without it
+  // being read into memory. Should the file turn out shorter, the connection is closed.
+  boost::asio::awaitable<Result<void>> write(const FileRange& range);
   // Waits until everything queued has been handed to the kernel.
   boost::asio::awaitable<Result<void>> flush();
 
@@ -93,7 +97,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void request_stop();
 
  private:
+  // A queued write: bytes, or a range of a file.
+  struct Chunk {
+    Bytes bytes;
+    FileRange file;
+    std::size_t size() const { return bytes.size() + file.size; }
+  };
+  boost::asio::awaitable<Result<void>> enqueue(Chunk chunk);
   boost::asio::awaitable<void> write_loop();
+  // One system call's worth of the queue's front: the byte chunks up to the next file range, or
+  // a file range. How many bytes went.
+  boost::asio::awaitable<Result<std::size_t>> send_buffers();
+  boost::asio::awaitable<Result<std::size_t>> send_file();
   boost::asio::awaitable<void> watchdog();
   // Closes after the last reply. With input still unread it first half-closes and discards what
   // the peer sends until it closes too (bounded in time): closing with unread input sends a reset,
@@ -119,7 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;
   Clock::time_point read_deadline_{};
 
-  std::deque<Bytes> write_queue_;
+  std::deque<Chunk> write_queue_;
   std::size_t write_offset_ = 0;  // bytes of write_queue_.front() already sent
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;

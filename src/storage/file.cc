@@ -72,6 +72,8 @@ class PosixFile final : public File {
     return success();
   }
 
+  int native_handle() const override { return fd_; }
+
  private:
   int fd_;
 };

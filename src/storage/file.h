@@ -28,6 +28,9 @@ class File {
   virtual Result<void> allocate(uint64_t size) = 0;
   // fdatasync: the file's data (and the size needed to read it) are on stable storage.
   virtual Result<void> datasync() = 0;
+  // The descriptor a socket writer can send ranges of this file from (sendfile), or -1 when the
+  // file has none (test doubles): readers then read the bytes instead.
+  virtual int native_handle() const { return -1; }
 };
 
 enum class OpenMode { read_write_create, read_only };

@@ -275,34 +275,33 @@ Result<void> Log::roll_locked() {
   return success();
 }
 
+Result<Log::ReadStart> Log::locate_locked(int64_t offset, ReadResult& result) const {
+  result.log_start_offset = segments_.begin()->first;
+  result.log_end_offset = next_offset_;
+  result.next_offset = offset;
+  if (offset < result.log_start_offset || offset > next_offset_) return errc::offset_out_of_range;
+  // Compaction can leave a segment with no batch at or after `offset`: move on to the next.
+  for (auto it = std::prev(segments_.upper_bound(offset)); it != segments_.end(); ++it) {
+    DEPOT_TRY(uint64_t position, it->second->position_of(offset));
+    if (position < it->second->size()) return ReadStart{it->second, position};
+  }
+  result.next_offset = next_offset_;
+  return ReadStart{};
+}
+
 Result<ReadResult> Log::read(int64_t offset, size_t max_bytes, int64_t end_offset) const {
-  std::shared_ptr<Segment> segment;
-  uint64_t position = 0;
-  uint64_t end = 0;
   ReadResult result;
+  ReadStart start;
+  uint64_t end = 0;
   {
     std::lock_guard lock(mutex_);
-    result.log_start_offset = segments_.begin()->first;
-    result.log_end_offset = next_offset_;
-    result.next_offset = offset;
-    if (offset < result.log_start_offset || offset > next_offset_) return errc::offset_out_of_range;
-    auto it = std::prev(segments_.upper_bound(offset));
-    // Compaction can leave a segment with no batch at or after `offset`: move on to the next.
-    for (; it != segments_.end(); ++it) {
-      DEPOT_TRY(position, it->second->position_of(offset));
-      if (position < it->second->size()) {
-        segment = it->second;
-        end = segment->size();
-        break;
-      }
-    }
-    if (!segment) {
-      result.next_offset = next_offset_;
-      return result;
-    }
+    DEPOT_TRY(start, locate_locked(offset, result));
+    if (!start.segment) return result;
+    end = start.segment->size();
   }
   // The bytes in [position, end) are immutable now, so they are read without the lock.
-  File& file = *segment->file();
+  const uint64_t position = start.position;
+  File& file = *start.segment->file();
   size_t want = static_cast<size_t>(
       std::min<uint64_t>(end - position, std::max(max_bytes, kBatchHeaderSize)));
   result.data.resize(want);
@@ -325,6 +324,39 @@ Result<ReadResult> Log::read(int64_t offset, size_t max_bytes, int64_t end_offse
     result.next_offset = h.value().last_offset() + 1;
   }
   result.data.resize(kept);
+  return result;
+}
+
+Result<ReadResult> Log::read_for_sending(int64_t offset, size_t max_bytes,
+                                         int64_t end_offset) const {
+  ReadResult result;
+  ReadStart start;
+  Segment::BatchRun run;
+  {
+    std::lock_guard lock(mutex_);
+    DEPOT_TRY(start, locate_locked(offset, result));
+    if (!start.segment) return result;
+    const Segment& segment = *start.segment;
+    // Batches reaching end_offset are left out: it starts a batch (the durable end does).
+    uint64_t hard_limit = segment.size();
+    if (end_offset < segment.next_offset()) {
+      DEPOT_TRY(hard_limit, segment.position_of(end_offset));
+    }
+    if (hard_limit <= start.position) return result;
+    const uint64_t soft_limit = start.position + std::max<uint64_t>(max_bytes, 1);
+    DEPOT_TRY(run, segment.batches_within(start.position, std::min(hard_limit, soft_limit)));
+  }
+  if (run.end <= start.position) return result;  // the walk met no whole batch
+  result.next_offset = run.next_offset;
+  const std::shared_ptr<File>& file = start.segment->file();
+  const uint64_t size = run.end - start.position;
+  if (size >= kSendFromFileMin && file->native_handle() >= 0) {
+    result.file = FileRange{file, file->native_handle(), start.position, size};
+    return result;
+  }
+  result.data.resize(static_cast<size_t>(size));
+  DEPOT_TRY(size_t got, file->read_at(start.position, result.data));
+  if (got < size) return errc::truncated_batch;
   return result;
 }
 

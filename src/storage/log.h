@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/file_range.h"
 #include "storage/file.h"
 #include "storage/record_batch.h"
 #include "storage/segment.h"
@@ -39,7 +40,9 @@ struct AppendInfo {
 };
 
 struct ReadResult {
-  Bytes data;               // whole batches, the first one whatever its size
+  Bytes data;  // whole batches, the first one whatever its size
+  // From read_for_sending(): the batches as a range of their segment file instead of `data`.
+  FileRange file;
   int64_t next_offset = 0;  // offset to read from next
   int64_t log_start_offset = 0;
   int64_t log_end_offset = 0;  // offset the next append will get (the high watermark here)
@@ -91,6 +94,11 @@ class Log : public std::enable_shared_from_this<Log> {
   // only durable records passes readable_end()). An offset equal to the log end reads nothing;
   // outside the log is an error.
   Result<ReadResult> read(int64_t offset, size_t max_bytes, int64_t end_offset = INT64_MAX) const;
+  // read() for a socket writer: batches of kSendFromFileMin bytes or more come back as a range of
+  // their segment file (ReadResult::file), for the kernel to send without their bytes passing
+  // through memory of ours; fewer come back in `data`.
+  static constexpr uint64_t kSendFromFileMin = 64 << 10;
+  Result<ReadResult> read_for_sending(int64_t offset, size_t max_bytes, int64_t end_offset) const;
   // The earliest record whose timestamp is >= `timestamp`, or nullopt if every record is older.
   // In a compressed batch, which is not decompressed, the batch's first offset and its largest
   // timestamp stand for the record.
@@ -140,6 +148,13 @@ class Log : public std::enable_shared_from_this<Log> {
   // Deletes the files of segments already taken out of segments_; returns how many.
   Result<size_t> remove_segments(const std::vector<std::shared_ptr<Segment>>& doomed);
   std::shared_ptr<Segment> segment_for_locked(int64_t offset) const;
+  // The segment holding the first batch that reaches `offset` and that batch's position, with
+  // `result`'s offsets filled in; no segment when `offset` is the log's end.
+  struct ReadStart {
+    std::shared_ptr<Segment> segment;
+    uint64_t position = 0;
+  };
+  Result<ReadStart> locate_locked(int64_t offset, ReadResult& result) const;
   // Waiters that a sync covered, to be told how it went.
   struct Completions {
     std::vector<DurableCallback> callbacks;

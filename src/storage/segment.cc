@@ -318,6 +318,27 @@ Result<uint64_t> Segment::position_of(int64_t offset) const {
   return found;
 }
 
+Result<Segment::BatchRun> Segment::batches_within(uint64_t start, uint64_t limit) const {
+  // Index entries are batch starts: every batch before the last entry within the limit fits, so
+  // only the batches after it are walked.
+  auto it = std::upper_bound(index_.begin(), index_.end(), limit,
+                             [](uint64_t l, const IndexEntry& e) { return l < e.position; });
+  BatchRun run{start, -1};
+  uint64_t from = start;
+  if (it != index_.begin() && std::prev(it)->position > start) {
+    from = std::prev(it)->position;
+    run = {from, base_offset_ + std::prev(it)->relative_offset};
+  }
+  DEPOT_TRY(scan_batches(*file_, from, size_, false, false,
+                         [&](uint64_t pos, const BatchHeader& h, ByteSpan) {
+                           const uint64_t end = pos + h.size_bytes();
+                           if (end > limit && pos > start) return false;
+                           run = {end, h.last_offset() + 1};
+                           return end < limit;
+                         }));
+  return run;
+}
+
 Result<uint64_t> Segment::position_for_timestamp(int64_t timestamp) const {
   if (max_timestamp_ < timestamp) return size_;
   // Entries whose running max is below the target cover only batches that are all older.

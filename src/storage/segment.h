@@ -64,6 +64,13 @@ class Segment {
 
   // Position of the first batch whose last offset >= `offset`, or size() when there is none.
   Result<uint64_t> position_of(int64_t offset) const;
+  // The whole batches from the one at `start` (a batch boundary) that end at or before `limit`,
+  // the first one whatever its size: where they end and the offset after them.
+  struct BatchRun {
+    uint64_t end = 0;
+    int64_t next_offset = 0;
+  };
+  Result<BatchRun> batches_within(uint64_t start, uint64_t limit) const;
   // Position of the first batch whose max timestamp >= `timestamp`, or size() when none.
   Result<uint64_t> position_for_timestamp(int64_t timestamp) const;
 

@@ -169,6 +169,33 @@ class KafkaTest(unittest.TestCase):
         keys = [line.split("=")[0] for line in self.depot.consume_all("orders")]
         self.assertEqual(keys, [k for _, k, _ in acked])
 
+    def test_a_large_backlog_is_read_back_whole_and_in_order(self):
+        # Fetches of a megabyte and more are sent from the segment files (sendfile): every byte
+        # must still arrive where it belongs.
+        admin = self.depot.admin()  # kept alive until the topic is made
+        admin.create_topics([NewTopic("backlog", num_partitions=2)])["backlog"].result(10)
+        producer = self.depot.producer(**{"linger.ms": 20})
+        count = 20000
+        for i in range(count):
+            filler = bytes((i * 31 + j) % 251 for j in range(64)) * 15
+            producer.produce("backlog", key=str(i), value=b"%d:" % i + filler, partition=i % 2)
+        self.assertEqual(producer.flush(60), 0)
+        consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{self.depot.port}",
+                             "group.id": "backlog-reader", "enable.auto.commit": False})
+        consumer.assign([TopicPartition("backlog", p, 0) for p in range(2)])
+        seen = {0: [], 1: []}
+        deadline = time.time() + 60
+        while sum(map(len, seen.values())) < count and time.time() < deadline:
+            for msg in consumer.consume(1000, 1.0):
+                self.assertIsNone(msg.error())
+                i = int(msg.key())
+                filler = bytes((i * 31 + j) % 251 for j in range(64)) * 15
+                self.assertEqual(msg.value(), b"%d:" % i + filler)
+                seen[msg.partition()].append((msg.offset(), i))
+        consumer.close()
+        for p in range(2):
+            self.assertEqual(seen[p], [(n, 2 * n + p) for n in range(count // 2)])
+
     def test_list_offsets_by_time_finds_where_to_replay_from(self):
         producer = self.depot.producer()
         base = int(time.time() * 1000) - 100000

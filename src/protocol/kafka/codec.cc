@@ -1,5 +1,7 @@
 #include "protocol/kafka/codec.h"
 
+#include <stdexcept>
+
 namespace depot::kafka {
 
 int64_t Reader::length(bool short_form) {
@@ -129,7 +131,15 @@ void Writer::nullable_bytes(const std::optional<Bytes>& b) {
   bytes(*b);
 }
 
-void Writer::records(std::optional<Bytes>& b) {
+void Writer::records(std::optional<Bytes>& b, FileRange& file) {
+  if (file.size > 0) {
+    if (splices_ == nullptr)
+      throw std::logic_error("a record set in a file needs a spliced encode");
+    length(static_cast<int64_t>(file.size), false);
+    splices_->push_back({w_.size(), {}, std::move(file)});
+    file = {};
+    return;
+  }
   // Below this a copy costs less than a buffer of its own in the gathered write.
   constexpr size_t kSpliceMin = 4096;
   if (!b || splices_ == nullptr || b->size() < kSpliceMin) {
@@ -137,7 +147,7 @@ void Writer::records(std::optional<Bytes>& b) {
     return;
   }
   length(static_cast<int64_t>(b->size()), false);
-  splices_->push_back({w_.size(), std::move(*b)});
+  splices_->push_back({w_.size(), std::move(*b), {}});
   b->clear();
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/file_range.h"
 
 namespace depot::kafka {
 
@@ -23,6 +24,8 @@ using Uuid = std::array<uint8_t, 16>;
 struct Splice {
   size_t at = 0;
   Bytes data;
+  FileRange file;  // instead of `data`: bytes the connection sends from a file
+  size_t size() const { return data.size() + file.size; }
 };
 
 class Reader {
@@ -56,8 +59,8 @@ class Reader {
   }
   void bytes(Bytes& b);
   void nullable_bytes(std::optional<Bytes>& b);
-  // A RECORDS field: nullable bytes (compact in flexible versions).
-  void records(std::optional<Bytes>& b) { nullable_bytes(b); }
+  // A RECORDS field: nullable bytes (compact in flexible versions). `file` is the encoder's.
+  void records(std::optional<Bytes>& b, FileRange& /*file*/) { nullable_bytes(b); }
   // The request header's client_id: an int16-length nullable string even in flexible headers.
   void classic_nullable_string(std::optional<std::string>& s);
 
@@ -131,7 +134,8 @@ class Writer {
   }
   void bytes(const Bytes& b);
   void nullable_bytes(const std::optional<Bytes>& b);
-  void records(std::optional<Bytes>& b);
+  // The record set `b`, or when `file` holds it, a range of a file (only into splices).
+  void records(std::optional<Bytes>& b, FileRange& file);
   void classic_nullable_string(const std::optional<std::string>& s);
 
   template <class T, class Each>

@@ -576,7 +576,7 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
         continue;
       }
       const int64_t readable_end = log->readable_end();
-      auto read = log->read(partition.fetch_offset, want, readable_end);
+      auto read = log->read_for_sending(partition.fetch_offset, want, readable_end);
       if (!read) {
         result.error_code = read.error() == storage::errc::offset_out_of_range ? kOffsetOutOfRange
                                                                                : kKafkaStorageError;
@@ -592,12 +592,14 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
       result.log_start_offset = read.value().log_start_offset;
       // The log returns its first batch whole; only the response's first data may exceed the
       // budget (KIP-74), a later partition's batch waits for the next fetch.
-      if (gathered > 0 && read.value().data.size() > want) {
+      const size_t size = read.value().data.size() + read.value().file.size;
+      if (gathered > 0 && size > want) {
         result.records.emplace();
         continue;
       }
-      gathered += read.value().data.size();
+      gathered += size;
       result.records.emplace(std::move(read.value().data));
+      result.records_file = std::move(read.value().file);
     }
   }
   return gathered;
@@ -1310,7 +1312,7 @@ std::optional<Bytes> Session::raw_sasl(ByteSpan token) {
 awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Response& response) {
   size_t spliced = 0;
   for (const Splice& s : response.splices)
-    spliced += s.data.size();
+    spliced += s.size();
   Bytes head;
   append_response(head, header, {}, response.body.size() + spliced);
   // The body between splices, each splice as its own buffer: the connection gathers them.
@@ -1321,7 +1323,11 @@ awaitable<bool> send(server::Connection& conn, const RequestHeader& header, Resp
     at = s.at;
     if (!co_await conn.write(std::move(head))) co_return false;
     head = Bytes();
-    if (!co_await conn.write(std::move(s.data))) co_return false;
+    if (s.file.size > 0) {
+      if (!co_await conn.write(s.file)) co_return false;
+    } else if (!co_await conn.write(std::move(s.data))) {
+      co_return false;
+    }
   }
   head.insert(head.end(), response.body.begin() + static_cast<ptrdiff_t>(at), response.body.end());
   co_return static_cast<bool>(co_await conn.write(std::move(head)));
@@ -1381,7 +1387,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   static size_t size_of(const Answer& answer) {
     size_t size = answer.response.body.size();
     for (const Splice& s : answer.response.splices)
-      size += s.data.size();
+      size += s.size();
     return size;
   }
 

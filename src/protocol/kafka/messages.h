@@ -338,6 +338,7 @@ struct FetchPartitionResponse {
   std::optional<std::vector<AbortedTransaction>> aborted_transactions;  // v4+
   int32_t preferred_read_replica = -1;                                  // v11+
   std::optional<Bytes> records;
+  FileRange records_file;  // the record set as a range of a segment file (encoding only)
 };
 
 struct FetchTopicResponse {
@@ -380,7 +381,7 @@ void io(IO& io, FetchResponse& m, int16_t version) {
         });
       }
       if (version >= 11) io.int32(p.preferred_read_replica);
-      io.records(p.records);
+      io.records(p.records, p.records_file);
       io.tagged_fields();
     });
     io.tagged_fields();

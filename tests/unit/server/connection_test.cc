@@ -3,10 +3,15 @@
 #include "server/connection.h"
 
 #include <atomic>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 // One request per line:
 //   "sleep MS TEXT"  replies TEXT after MS milliseconds (a slow request)
 //   "flood BYTES"    replies BYTES bytes of 'x' in 4 KiB writes, then "\n"
+//   "file PATH OFFSET SIZE"  replies "<", SIZE bytes of the file at OFFSET (sent from the file),
+//                    ">\n"
 //   "throw"          throws from the handler
 //   anything else    is echoed
 // Read errors are reported like a protocol would: "ERR too large" for an oversized request.
@@ -57,6 +64,10 @@ class EchoHandler : public ProtocolHandler {
         co_await sleep(conn, std::chrono::milliseconds(std::stoi(line.substr(6, space - 6))));
         line = line.substr(space + 1);
       }
+      if (line.starts_with("file ")) {
+        if (!co_await send_file(conn, line)) co_return;
+        continue;
+      }
       if (line.starts_with("flood ")) {
         co_await flood(conn, std::stoul(line.substr(6)));
         line = "\n";
@@ -76,6 +87,19 @@ class EchoHandler : public ProtocolHandler {
       boost::system::error_code ignored;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
+  }
+
+  static asio::awaitable<bool> send_file(Connection& conn, const std::string& line) {
+    std::istringstream words(line.substr(5));
+    std::string path;
+    FileRange range;
+    words >> path >> range.offset >> range.size;
+    range.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (range.fd < 0) co_return false;
+    range.owner = std::shared_ptr<void>(nullptr, [fd = range.fd](void*) { ::close(fd); });
+    if (!co_await conn.write("<")) co_return false;
+    if (!co_await conn.write(range)) co_return false;
+    co_return static_cast<bool>(co_await conn.write(">\n"));
   }
 
   asio::awaitable<void> flood(Connection& conn, size_t bytes) {
@@ -216,6 +240,37 @@ TEST_F(ServerConnectionTest, WritesWaitForASlowReader) {
   ASSERT_EQ(received.size(), kTotal + 1);
   EXPECT_EQ(received.back(), '\n');
   EXPECT_EQ(handler_->flooded, kTotal);
+}
+
+TEST_F(ServerConnectionTest, FileRangesAreSentInOrderWithTheBytesAroundThem) {
+  start();
+  testing::TempDir dir;
+  const std::filesystem::path path = dir.path() / "data";
+  std::string content(12u << 20, '\0');  // beyond what socket buffers absorb at once
+  for (size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  std::ofstream(path, std::ios::binary) << content;
+
+  TestClient client(port_);
+  const size_t offset = 4093;
+  const size_t size = content.size() - 2 * offset;
+  ASSERT_TRUE(client.send("file " + path.string() + " " + std::to_string(offset) + " " +
+                          std::to_string(size) + "\nfile " + path.string() + " 0 3\nafter\n"));
+  const std::string expected =
+      "<" + content.substr(offset, size) + ">\n<" + content.substr(0, 3) + ">\nafter\n";
+  EXPECT_EQ(client.read_bytes(expected.size(), 10s) == expected, true);
+}
+
+TEST_F(ServerConnectionTest, AFileShorterThanItsRangeClosesTheConnection) {
+  start();
+  testing::TempDir dir;
+  const std::filesystem::path path = dir.path() / "data";
+  std::ofstream(path, std::ios::binary) << "0123456789";
+  TestClient client(port_);
+  ASSERT_TRUE(client.send("file " + path.string() + " 4 100\n"));
+  // What the file has goes out, then the connection closes instead of the reply going on.
+  EXPECT_EQ(client.read_bytes(7), "<456789");
+  EXPECT_TRUE(client.wait_closed());
 }
 
 TEST_F(ServerConnectionTest, StopLetsInFlightRequestFinishAndClosesIdleConnections) {

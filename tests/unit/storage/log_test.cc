@@ -1,6 +1,7 @@
 // The segmented log: offsets, reads, rolls, indexes, time look-up, truncation, retention, reopen,
 // index rebuild, fault injection and group commit.
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -438,6 +439,53 @@ TEST_F(LogTest, UnderFsyncAlwaysReadersSeeOnlyWhatIsDurable) {
   EXPECT_EQ(log->readable_end(), 3);
   ASSERT_TRUE(log->flush());
   EXPECT_EQ(log->readable_end(), 5);
+}
+
+// A file range's bytes, as the kernel would send them.
+Bytes bytes_of(const FileRange& range) {
+  Bytes out(range.size);
+  EXPECT_EQ(::pread(range.fd, out.data(), out.size(), static_cast<off_t>(range.offset)),
+            static_cast<ssize_t>(out.size()));
+  return out;
+}
+
+TEST_F(LogTest, ReadsForSendingGiveWhatReadGivesLargeRunsAsFileRanges) {
+  const LogConfig config{.segment_bytes = 256 * 1024, .index_interval_bytes = 4096};
+  auto log = open_log(config);
+  for (int b = 0; b < 400; ++b)
+    append(*log, make_batch(1 + b % 5, "k", std::string((b * 37) % 3000, 'v')));
+  ASSERT_GT(log->segment_count(), 2u);
+  const int64_t end = log->log_end_offset();
+  size_t ranges = 0;
+  for (int64_t offset = 0; offset <= end; offset += 13) {
+    for (size_t max_bytes : {size_t{1}, size_t{5000}, size_t{70000}, size_t{200000}}) {
+      for (int64_t end_offset : {end, offset + 40, end - 7}) {
+        auto read = log->read(offset, max_bytes, end_offset);
+        auto sent = log->read_for_sending(offset, max_bytes, end_offset);
+        ASSERT_TRUE(read && sent) << offset;
+        const bool from_file = sent.value().file.size > 0;
+        ranges += from_file ? 1 : 0;
+        EXPECT_EQ(from_file, sent.value().file.size >= Log::kSendFromFileMin);
+        EXPECT_TRUE(!from_file || sent.value().data.empty());
+        const Bytes got = from_file ? bytes_of(sent.value().file) : sent.value().data;
+        EXPECT_EQ(got, read.value().data) << offset << " " << max_bytes << " " << end_offset;
+        EXPECT_EQ(sent.value().next_offset, read.value().next_offset) << offset;
+        EXPECT_EQ(sent.value().log_end_offset, read.value().log_end_offset);
+      }
+    }
+  }
+  EXPECT_GT(ranges, 50u);
+  EXPECT_EQ(log->read_for_sending(end + 1, 100, end + 1).error(), errc::offset_out_of_range);
+
+  // A file system without descriptors to send from: the same reads come as bytes.
+  log->close().value();
+  log.reset();
+  FaultyFileSystem fs;
+  log = open_log(config, &fs);
+  auto sent = log->read_for_sending(0, 200000, end);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent.value().file.size, 0u);
+  EXPECT_EQ(sent.value().data, log->read(0, 200000, end).value().data);
 }
 
 TEST_F(LogTest, IntervalPolicySyncsInTheBackground) {
