@@ -121,9 +121,10 @@ struct SizeResult {
   double consume_messages_per_second = 0;
   double fetch_bytes_per_second = 0;
   double bare_produce_bytes_per_second = 0;
-  double p50_ms = 0;
-  double p99_ms = 0;
   double latency_rate = 0;
+  Percentiles raw_sync;    // pwrite+fdatasync of one record's batch at that rate
+  Percentiles e2e_always;  // produce to consume, --fsync always
+  Percentiles e2e_never;   // the same with --fsync never (Kafka's default: the OS writes back)
 };
 
 // (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes.
@@ -333,8 +334,8 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
 }
 
 // (d): paced producer (linger 0) and a consumer in a long poll on a one-partition topic.
-void latency(const std::string& brokers, const std::string& topic, size_t size, double rate,
-             double seconds, SizeResult& result) {
+Percentiles latency(const std::string& brokers, const std::string& topic, size_t size, double rate,
+                    double seconds) {
   DeliveryCounter dr;
   auto producer = make_producer(brokers, dr, "0");
   auto consumer = make_consumer(brokers, topic, 1, "500");
@@ -380,9 +381,7 @@ void latency(const std::string& brokers, const std::string& topic, size_t size, 
   receiver.join();
   consumer->close();
   if (samples.size() < total / 2) fail("the latency consumer missed most messages");
-  result.latency_rate = rate;
-  result.p50_ms = percentile_ms(samples, 0.50);
-  result.p99_ms = percentile_ms(samples, 0.99);
+  return percentiles(samples);
 }
 
 }  // namespace
@@ -448,9 +447,35 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       settle();  // the produced data's write-back would otherwise stall the fsyncs measured next
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
                            options.paced_rate, options.latency_seconds));
-      latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
-              options.latency_seconds, r);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.p50_ms, r.p99_ms));
+      r.latency_rate = options.paced_rate;
+      r.e2e_always = latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
+                             options.latency_seconds);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_always.p50_ms,
+                           r.e2e_always.p99_ms));
+      // The physical part of that: one record's batch written and fdatasynced at the same pace.
+      const size_t record_batch = size + storage::kBatchHeaderSize + 20;
+      progress(fmt::format("(d) {} B: raw pwrite+fdatasync of {} B at {:.0f}/s for {:.0f} s", size,
+                           record_batch, options.paced_rate, options.latency_seconds));
+      std::vector<int64_t> syncs = raw_append_latencies(
+          work / "latency.bin", record_batch, options.paced_rate, options.latency_seconds);
+      r.raw_sync = percentiles(syncs);
+      progress(
+          fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.raw_sync.p50_ms, r.raw_sync.p99_ms));
+      // And without fsync, as Kafka runs by default (durability from replicas, not the disk).
+      const uint16_t never_port = free_loopback_port();
+      const std::string never_brokers = fmt::format("127.0.0.1:{}", never_port);
+      ServerProcess never(
+          {depot, "serve", "--data-dir", (work / "depot" / "never").string(), "--kafka-listen",
+           never_brokers, "--jobs-listen", "off", "--amqp-listen", "off", "--http-listen", "off",
+           "--fsync", "never", "--kafka-partitions", "1"},
+          work / "depot" / "never.log");
+      never.wait_listening(never_port);
+      progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s, --fsync never", size,
+                           options.paced_rate));
+      r.e2e_never = latency(never_brokers, fmt::format("latency-{}", size), size,
+                            options.paced_rate, options.latency_seconds);
+      progress(
+          fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_never.p50_ms, r.e2e_never.p99_ms));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "depot bench kafka: {}\n", e.what());
@@ -460,17 +485,19 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
       "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch "
-      "| e2e p50 / p99 at paced rate |\n|---|---|---|---|---|---|---|---|---|---|\n");
+      "| e2e p50 / p99 at paced rate | raw fdatasync p50 / p99 | e2e p50 / p99, fsync never "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
         "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
-        "| {:.2f} / {:.2f} ms at {:.0f} msg/s |\n",
+        "| {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
         r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
         r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
-        r.consume_messages_per_second, gbps(r.fetch_bytes_per_second), r.p50_ms, r.p99_ms,
-        r.latency_rate);
+        r.consume_messages_per_second, gbps(r.fetch_bytes_per_second), r.e2e_always.p50_ms,
+        r.e2e_always.p99_ms, r.latency_rate, r.raw_sync.p50_ms, r.raw_sync.p99_ms,
+        r.e2e_never.p50_ms, r.e2e_never.p99_ms);
   }
   return 0;
 }

@@ -55,4 +55,12 @@ inline double percentile_ms(std::vector<int64_t>& samples, double fraction) {
   return static_cast<double>(samples[index]) / 1e6;
 }
 
+struct Percentiles {
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+inline Percentiles percentiles(std::vector<int64_t>& samples) {
+  return {percentile_ms(samples, 0.50), percentile_ms(samples, 0.99)};
+}
+
 }  // namespace depot::bench

@@ -89,6 +89,37 @@ double raw_appends_per_second(const std::filesystem::path& file, size_t size, do
   return static_cast<double>(n) / secs;
 }
 
+std::vector<int64_t> raw_append_latencies(const std::filesystem::path& file, size_t size,
+                                          double rate, double seconds) {
+  int fd = ::open(file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + file.string());
+  const auto count = static_cast<uint64_t>(rate * seconds);
+  if (::posix_fallocate(fd, 0, static_cast<off_t>(count * size)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot allocate " + file.string());
+  }
+  std::vector<char> buf(size, 'x');
+  std::vector<int64_t> samples;
+  samples.reserve(count);
+  const auto start = Clock::now();
+  for (uint64_t n = 0; n < count; ++n) {
+    std::this_thread::sleep_until(start +
+                                  std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+    const auto before = Clock::now();
+    if (::pwrite(fd, buf.data(), size, static_cast<off_t>(n * size)) !=
+            static_cast<ssize_t>(size) ||
+        ::fdatasync(fd) != 0) {
+      ::close(fd);
+      throw std::runtime_error("write/fdatasync failed");
+    }
+    samples.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - before).count());
+  }
+  ::close(fd);
+  std::filesystem::remove(file);
+  return samples;
+}
+
 // `appenders` appends kept in flight on one event-loop thread, as depot's protocol faces use the
 // log: each appender appends, and when the group commit reports its batch durable, the completion
 // is posted back to the loop, which appends that appender's next batch. Runs until `total` bytes

@@ -29,6 +29,10 @@ Bytes make_batch(uint32_t record_bytes, uint32_t batch_bytes);
 // Bytes/s of pwrite+fdatasync of `total` bytes in `chunk`-sized pieces (the file is removed).
 double raw_write_fsync(const std::filesystem::path& file, size_t chunk, uint64_t total);
 double raw_appends_per_second(const std::filesystem::path& file, size_t size, double seconds);
+// Latency of `size`-byte pwrite+fdatasync appends paced at `rate` a second for `seconds`, into
+// space allocated ahead (as the log's active segment): nanoseconds per append.
+std::vector<int64_t> raw_append_latencies(const std::filesystem::path& file, size_t size,
+                                          double rate, double seconds);
 struct AppendRun {
   double bytes_per_second = 0;
   double appends_per_second = 0;
