@@ -1,11 +1,12 @@
 #include "eventlog/producers.h"
 
 #include <algorithm>
-#include <charconv>
 #include <string>
 #include <string_view>
 
 #include <fmt/format.h>
+
+#include "common/numbers.h"
 
 namespace depot::eventlog {
 namespace {
@@ -23,11 +24,11 @@ Result<std::unique_ptr<ProducerIdAllocator>> ProducerIdAllocator::open(
   int64_t reserved_to = 0;
   if (exists) {
     DEPOT_TRY(Bytes content, storage::read_whole_file(fs, file));
-    const std::string_view text(reinterpret_cast<const char*>(content.data()), content.size());
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), reserved_to);
-    if (error != std::errc() || reserved_to < 0) {
-      return std::make_error_code(std::errc::illegal_byte_sequence);
-    }
+    std::string_view text = as_chars(content);
+    if (text.ends_with('\n')) text.remove_suffix(1);
+    const auto stored = parse_integer<int64_t>(text);
+    if (!stored || *stored < 0) return std::make_error_code(std::errc::illegal_byte_sequence);
+    reserved_to = *stored;
   }
   return std::unique_ptr<ProducerIdAllocator>(new ProducerIdAllocator(file, fs, reserved_to));
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/numbers.h"
 #include "storage/file.h"
 
 namespace depot::eventlog {
@@ -19,13 +20,9 @@ constexpr size_t kMaxNameLength = 249;
 std::optional<std::pair<std::string, int32_t>> parse_partition_dir(std::string_view name) {
   const auto dash = name.rfind('-');
   if (dash == std::string_view::npos || dash == 0 || dash + 1 == name.size()) return std::nullopt;
-  int32_t index = -1;
-  const std::string_view digits = name.substr(dash + 1);
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-  if (error != std::errc() || end != digits.data() + digits.size() || index < 0) {
-    return std::nullopt;
-  }
-  return std::pair{std::string(name.substr(0, dash)), index};
+  const auto index = parse_integer<int32_t>(name.substr(dash + 1));
+  if (!index || *index < 0) return std::nullopt;
+  return std::pair{std::string(name.substr(0, dash)), *index};
 }
 
 }  // namespace
@@ -114,14 +111,6 @@ TopicId random_topic_id() {
   return id;
 }
 
-template <class T>
-std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // A batch's last sequence number: sequences wrap from INT32_MAX to 0.
 int32_t last_sequence_of(const storage::BatchHeader& header) {
   return static_cast<int32_t>(
@@ -137,15 +126,15 @@ constexpr int64_t kProducerScanOffsets = 20000;
 std::optional<std::string> TopicConfig::set(std::string_view name, std::string_view value) {
   auto bad = [&] { return fmt::format("'{}' is not a valid value for {}", value, name); };
   if (name == "retention.ms" || name == "retention.bytes") {
-    auto n = parse_number<int64_t>(value);
+    auto n = parse_integer<int64_t>(value);
     if (!n || *n < -1) return bad();
     (name == "retention.ms" ? retention_ms : retention_bytes) = *n;
   } else if (name == "segment.bytes") {
-    auto n = parse_number<int64_t>(value);
+    auto n = parse_integer<int64_t>(value);
     if (!n || *n < 14) return bad();  // Kafka's minimum: room for one record
     segment_bytes = *n;
   } else if (name == "max.message.bytes") {
-    auto n = parse_number<int32_t>(value);
+    auto n = parse_integer<int32_t>(value);
     // The storage engine refuses batches over 64 MiB whatever the topic allows.
     if (!n || *n < 0 || *n > (64 << 20)) return bad();
     max_message_bytes = *n;

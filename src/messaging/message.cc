@@ -1,16 +1,15 @@
 #include "messaging/message.h"
 
-#include <charconv>
+#include "common/numbers.h"
 
 namespace depot::messaging {
 
 std::optional<int64_t> expiration_ms(const MessageProperties& properties) {
   if (!properties.expiration) return std::nullopt;
   const std::string& text = *properties.expiration;
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  int64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
+  if (text.size() > 18) return std::nullopt;
+  const auto value = parse_integer<int64_t>(text);
+  if (!value || *value < 0) return std::nullopt;
   return value;
 }
 

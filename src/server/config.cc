@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "common/json_write.h"
+#include "common/numbers.h"
 #include "jobs/cron.h"
 #include "messaging/permissions.h"
 #include "server/units.h"
@@ -116,12 +116,11 @@ std::string show_users(const std::map<std::string, std::string>& users) {
 }
 
 ParseResult<void> apply_kafka_partitions(ServerConfig& config, std::string_view text) {
-  int32_t n = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (error != std::errc() || end != text.data() + text.size() || n < 1 || n > 10000) {
+  const auto n = parse_integer<int32_t>(text);
+  if (!n || *n < 1 || *n > 10000) {
     return ParseResult<void>(std::string("not a partition count from 1 to 10000"));
   }
-  config.kafka_partitions = n;
+  config.kafka_partitions = *n;
   return success();
 }
 

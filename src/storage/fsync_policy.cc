@@ -1,6 +1,6 @@
 #include "storage/fsync_policy.h"
 
-#include <charconv>
+#include "common/numbers.h"
 
 namespace depot::storage {
 
@@ -11,11 +11,8 @@ Result<FsyncPolicy> FsyncPolicy::parse(std::string_view text) {
   if (text.starts_with(kPrefix)) {
     std::string_view digits = text.substr(kPrefix.size());
     if (digits.ends_with("ms")) digits.remove_suffix(2);
-    long long ms = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    if (ec == std::errc{} && end == digits.data() + digits.size() && ms > 0) {
-      return FsyncPolicy{FsyncMode::interval, std::chrono::milliseconds(ms)};
-    }
+    const auto ms = parse_integer<int64_t>(digits);
+    if (ms && *ms > 0) return FsyncPolicy{FsyncMode::interval, std::chrono::milliseconds(*ms)};
   }
   return std::make_error_code(std::errc::invalid_argument);
 }
