@@ -1,13 +1,13 @@
 #include "storage/log.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <future>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "common/numbers.h"
 #include "storage/errc.h"
 #include "storage/sync_service.h"
 
@@ -23,9 +23,8 @@ std::optional<int64_t> parse_segment_name(std::string_view name) {
   constexpr std::string_view kSuffix = ".log";
   if (!name.ends_with(kSuffix)) return std::nullopt;
   name.remove_suffix(kSuffix.size());
-  int64_t base = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), base);
-  if (ec != std::errc{} || end != name.data() + name.size() || base < 0) return std::nullopt;
+  const auto base = parse_integer<int64_t>(name);
+  if (!base || *base < 0) return std::nullopt;
   return base;
 }
 
@@ -161,12 +160,16 @@ Result<AppendInfo> Log::append_and_wait(std::span<std::byte> batch) {
   return info;
 }
 
-std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to) {
+std::vector<Log::DurableCallback> Log::take_waiters_locked(int64_t up_to, size_t* appends) {
   std::vector<DurableCallback> done;
   auto end = waiters_.upper_bound(up_to);
-  for (auto it = waiters_.begin(); it != end; ++it)
+  size_t distinct = 0;
+  for (auto it = waiters_.begin(); it != end; ++it) {
+    if (it == waiters_.begin() || std::prev(it)->first != it->first) ++distinct;
     done.push_back(std::move(it->second));
+  }
   waiters_.erase(waiters_.begin(), end);
+  if (appends != nullptr) *appends = distinct;
   return done;
 }
 
@@ -201,8 +204,7 @@ Log::Completions Log::sync(bool from_service) {
       done.callbacks = take_waiters_locked(INT64_MAX);
     } else {
       durable_offset_ = std::max(durable_offset_, target);
-      done.callbacks = take_waiters_locked(durable_offset_);
-      last_sync_group_ = done.callbacks.size();
+      done.callbacks = take_waiters_locked(durable_offset_, &last_sync_group_);
       if (!waiters_.empty() && !sync_pending_) again = sync_pending_ = true;
     }
   }
@@ -219,7 +221,9 @@ void Log::gather_appenders() {
   constexpr auto kQuiet = std::chrono::microseconds(40);
   constexpr auto kMaxWait = std::chrono::microseconds(1000);
   std::unique_lock lock(mutex_);
-  if (last_sync_group_ <= 1 && waiters_.size() <= 1) return;
+  // Appends, not callbacks: one append may be waited for by several (a reply, a wake-up).
+  const bool one_append = waiters_.empty() || waiters_.begin()->first == waiters_.rbegin()->first;
+  if (last_sync_group_ <= 1 && one_append) return;
   const auto deadline = std::chrono::steady_clock::now() + kMaxWait;
   gathering_ = true;
   for (size_t seen = waiters_.size();; seen = waiters_.size()) {

@@ -172,7 +172,8 @@ class Log : public std::enable_shared_from_this<Log> {
   void sync_and_complete(bool from_service) { sync(from_service).run(); }
   void gather_appenders();
   bool has_unsynced_writes() const;
-  std::vector<DurableCallback> take_waiters_locked(int64_t up_to);
+  // The waiters for offsets up to `up_to`; `appends` gets how many offsets they waited for.
+  std::vector<DurableCallback> take_waiters_locked(int64_t up_to, size_t* appends = nullptr);
 
   Options options_;
   FileSystem& fs_;
@@ -188,7 +189,7 @@ class Log : public std::enable_shared_from_this<Log> {
   std::error_code failure_;  // set after a failed fsync: the log refuses writes from then on
   bool closed_ = false;
   bool sync_pending_ = false;   // queued in or running on the SyncService
-  size_t last_sync_group_ = 0;  // waiters completed by the last sync
+  size_t last_sync_group_ = 0;  // appends (distinct offsets) completed by the last sync
   bool gathering_ = false;      // the sync thread waits for waiter_arrived_
   std::condition_variable waiter_arrived_;
   std::multimap<int64_t, DurableCallback> waiters_;  // by the offset each one waits for
