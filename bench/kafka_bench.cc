@@ -13,8 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fcntl.h>
+#include <fstream>
 #include <librdkafka/rdkafkacpp.h>
 #include <memory>
+#include <sys/sendfile.h>
 #include <thread>
 
 #include <fmt/format.h>
@@ -120,6 +123,7 @@ struct SizeResult {
   double consume_bytes_per_second = 0;
   double consume_messages_per_second = 0;
   double fetch_bytes_per_second = 0;
+  double loopback_bytes_per_second = 0;  // the reference for it
   double bare_produce_bytes_per_second = 0;
   double latency_rate = 0;
   Percentiles raw_sync;    // pwrite+fdatasync of one record's batch at that rate
@@ -269,6 +273,8 @@ void bare_produce(uint16_t port, const std::string& topic, size_t size, unsigned
       static_cast<double>(answered * batch.size()) / seconds_since(start);
 }
 
+constexpr size_t kFetchMaxBytes = 64 << 20;
+
 // (c): Fetch v4 requests, one at a time, for every partition from offset 0 to its end, read
 // into one reused buffer as a consumer would; the record sets are counted (batch headers walked),
 // not decoded or copied. Bytes/s of record sets served.
@@ -285,7 +291,7 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
     kafka::FetchRequest request;
     request.max_wait_ms = 0;
     request.min_bytes = 1;
-    request.max_bytes = 64 << 20;
+    request.max_bytes = kFetchMaxBytes;
     kafka::FetchTopic& t = request.topics.emplace_back();
     t.topic = topic;
     for (unsigned p = 0; p < partitions; ++p) {
@@ -331,6 +337,52 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
     if (!in.ok()) fail("a fetch response did not decode");
   }
   result.fetch_bytes_per_second = static_cast<double>(bytes) / seconds_since(start);
+}
+
+// (c) reference: what loopback TCP carries here, the ceiling of any Fetch: `bytes` of a file in
+// the page cache sent with sendfile to a reader that receives them into one reused buffer of
+// `chunk` bytes, as the bare Fetch client receives its responses (of up to 64 MiB).
+double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size_t chunk) {
+  {
+    std::ofstream out(file, std::ios::binary);
+    const std::string block(1 << 20, 'f');
+    for (uint64_t at = 0; at < std::max<uint64_t>(bytes, chunk); at += block.size())
+      out.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(listener);
+    fail("cannot listen for the loopback reference");
+  }
+  const uint64_t total = std::max<uint64_t>(1, bytes / chunk) * chunk;
+  std::thread sender([&] {
+    const int peer = ::accept(listener, nullptr, nullptr);
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    off_t offset = 0;
+    while (peer >= 0 && fd >= 0 && static_cast<uint64_t>(offset) < total) {
+      if (::sendfile(peer, fd, &offset, total - static_cast<uint64_t>(offset)) <= 0) break;
+    }
+    if (fd >= 0) ::close(fd);
+    if (peer >= 0) ::close(peer);
+  });
+  BlockingSocket socket(ntohs(addr.sin_port), std::chrono::seconds(30));
+  std::vector<char> buffer(chunk);
+  const auto start = Clock::now();
+  uint64_t received = 0;
+  while (received < total && socket.read_exactly(buffer.data(), buffer.size()))
+    received += buffer.size();
+  const double seconds = seconds_since(start);
+  sender.join();
+  ::close(listener);
+  std::filesystem::remove(file);
+  if (received < total) fail("the loopback reference lost its connection");
+  return static_cast<double>(total) / seconds;
 }
 
 // (d): paced producer (linger 0) and a consumer in a long poll on a one-partition topic.
@@ -439,6 +491,12 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       progress(fmt::format("(c) {} B: bare Fetch requests for all of it", size));
       raw_fetch(port, topic, options.partitions, r);
       progress(fmt::format("    {} of record sets", gbps(r.fetch_bytes_per_second)));
+      progress(fmt::format("(c) {} B: loopback TCP itself: sendfile of {} MiB to a reader", size,
+                           options.produce_bytes >> 20));
+      r.loopback_bytes_per_second =
+          loopback_sendfile(work / "loopback.bin", options.produce_bytes, kFetchMaxBytes);
+      progress(fmt::format("    {} (bare Fetch is {:.2f} of it)", gbps(r.loopback_bytes_per_second),
+                           r.fetch_bytes_per_second / r.loopback_bytes_per_second));
       progress(fmt::format("(b) {} B: bare Produce, 1 MiB batches, 8 in flight (after the reads)",
                            size));
       bare_produce(port, topic, size, options.partitions, options.produce_bytes, 8, r);
@@ -484,20 +542,22 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   std::filesystem::remove_all(work);
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
-      "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch "
+      "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch | / loopback "
       "| e2e p50 / p99 at paced rate | raw fdatasync p50 / p99 | e2e p50 / p99, fsync never "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
         "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
-        "| {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms |\n",
+        "| {:.2f} of {} | {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / "
+        "{:.2f} ms |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
         r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
         r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
-        r.consume_messages_per_second, gbps(r.fetch_bytes_per_second), r.e2e_always.p50_ms,
-        r.e2e_always.p99_ms, r.latency_rate, r.raw_sync.p50_ms, r.raw_sync.p99_ms,
-        r.e2e_never.p50_ms, r.e2e_never.p99_ms);
+        r.consume_messages_per_second, gbps(r.fetch_bytes_per_second),
+        r.fetch_bytes_per_second / r.loopback_bytes_per_second, gbps(r.loopback_bytes_per_second),
+        r.e2e_always.p50_ms, r.e2e_always.p99_ms, r.latency_rate, r.raw_sync.p50_ms,
+        r.raw_sync.p99_ms, r.e2e_never.p50_ms, r.e2e_never.p99_ms);
   }
   return 0;
 }
