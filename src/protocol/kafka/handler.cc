@@ -216,7 +216,15 @@ class Session {
   Answer produce(ProduceRequest& request);
   awaitable<Answer> fetch(const RequestHeader& h, const FetchRequest& request);
   // One pass over the fetched partitions; returns the record bytes gathered.
-  size_t read_partitions(const FetchRequest& request, int16_t version, FetchResponse& response);
+  // A partition a fetch read, and how far it was readable then.
+  struct ReadPartition {
+    std::shared_ptr<storage::Log> log;
+    int64_t readable_end = 0;
+  };
+  // Reads what the request asks for into `response`; `partitions` gets the logs read. Returns
+  // the bytes of record sets gathered.
+  size_t read_partitions(const FetchRequest& request, int16_t version, FetchResponse& response,
+                         std::vector<ReadPartition>& partitions);
   Answer list_offsets(const RequestHeader& h, const ListOffsetsRequest& request);
   Answer init_producer_id(const RequestHeader& h, const InitProducerIdRequest& request);
   Answer find_coordinator(const RequestHeader& h, const FindCoordinatorRequest& request);
@@ -503,7 +511,9 @@ Answer Session::produce(ProduceRequest& request) {
       auto log = service_.topics().partition(topic.name, partition.index);
       // Long polls are woken once the records are readable: durable, under fsync=always.
       log->when_durable(outcome.last_offset,
-                        [service = &service_](std::error_code) { service->notify_appended(); });
+                        [service = &service_, key = log.get()](std::error_code) {
+                          service->notify_appended(key);
+                        });
       if (request.acks != 0) log->when_durable(outcome.last_offset, durable.callback());
     }
   }
@@ -541,8 +551,9 @@ void finish_produce(Answer& answer, const RequestHeader& h, std::error_code ec,
 // --- Fetch
 
 size_t Session::read_partitions(const FetchRequest& request, int16_t version,
-                                FetchResponse& response) {
+                                FetchResponse& response, std::vector<ReadPartition>& partitions) {
   response.responses.clear();
+  partitions.clear();
   eventlog::TopicStore& topics = service_.topics();
   size_t gathered = 0;
   const size_t max_bytes = static_cast<size_t>(std::max(request.max_bytes, 0));
@@ -576,6 +587,7 @@ size_t Session::read_partitions(const FetchRequest& request, int16_t version,
         continue;
       }
       const int64_t readable_end = log->readable_end();
+      partitions.push_back({log, readable_end});
       auto read = log->read_for_sending(partition.fetch_offset, want, readable_end);
       if (!read) {
         result.error_code = read.error() == storage::errc::offset_out_of_range ? kOffsetOutOfRange
@@ -611,10 +623,11 @@ awaitable<Answer> Session::fetch(const RequestHeader& h, const FetchRequest& req
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(std::max(request.max_wait_ms, 0));
   auto waiter = std::make_shared<KafkaService::AppendWaiter>(conn_.executor());
+  std::vector<ReadPartition> partitions;
+  std::vector<const storage::Log*> watched;
   for (;;) {
-    service_.watch_appends(waiter);
     waiter->appended = false;
-    const size_t gathered = read_partitions(request, h.api_version, response);
+    const size_t gathered = read_partitions(request, h.api_version, response, partitions);
     bool failed = false;
     for (const FetchTopicResponse& topic : response.responses) {
       for (const FetchPartitionResponse& p : topic.partitions)
@@ -626,6 +639,16 @@ awaitable<Answer> Session::fetch(const RequestHeader& h, const FetchRequest& req
     }
     // Long poll: sleep until something is appended or the wait is over, then look again. In
     // slices, so that a server shutting down or a peer gone is noticed within half a second.
+    // Registered after the read, so records that became readable in between are looked for
+    // once registered: from then on their wake-up cannot be missed.
+    watched.clear();
+    for (const ReadPartition& p : partitions)
+      watched.push_back(p.log.get());
+    service_.watch_appends(waiter, watched);
+    const bool grown =
+        std::any_of(partitions.begin(), partitions.end(),
+                    [](const ReadPartition& p) { return p.log->readable_end() > p.readable_end; });
+    if (grown) continue;
     waiter->timer.expires_at(std::min(deadline, std::chrono::steady_clock::now() + kPollSlice));
     boost::system::error_code ignored;
     if (!waiter->appended) {
@@ -1509,24 +1532,29 @@ Result<void> KafkaService::close() {
   return topics_->close();
 }
 
-void KafkaService::watch_appends(const std::shared_ptr<AppendWaiter>& waiter) {
+void KafkaService::watch_appends(const std::shared_ptr<AppendWaiter>& waiter,
+                                 const std::vector<const storage::Log*>& partitions) {
   std::lock_guard lock(waiters_mutex_);
-  // Fetches that ended without an append leave expired entries: drop them here.
-  std::erase_if(waiters_, [](const std::weak_ptr<AppendWaiter>& w) { return w.expired(); });
-  for (const auto& existing : waiters_) {
-    if (existing.lock() == waiter) return;
+  for (const storage::Log* partition : partitions) {
+    auto& watching = waiters_[partition];
+    // Fetches that ended without an append leave expired entries: drop them here.
+    std::erase_if(watching, [](const std::weak_ptr<AppendWaiter>& w) { return w.expired(); });
+    const bool already = std::any_of(watching.begin(), watching.end(),
+                                     [&](const auto& w) { return w.lock() == waiter; });
+    if (!already) watching.push_back(waiter);
   }
-  waiters_.push_back(waiter);
 }
 
-void KafkaService::notify_appended() {
+void KafkaService::notify_appended(const storage::Log* partition) {
   std::vector<std::shared_ptr<AppendWaiter>> woken;
   {
     std::lock_guard lock(waiters_mutex_);
-    for (auto& weak : waiters_) {
+    auto found = waiters_.find(partition);
+    if (found == waiters_.end()) return;
+    for (auto& weak : found->second) {
       if (auto waiter = weak.lock()) woken.push_back(std::move(waiter));
     }
-    waiters_.clear();
+    waiters_.erase(found);
   }
   for (auto& waiter : woken) {
     asio::post(waiter->timer.get_executor(), [waiter] {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -54,14 +55,16 @@ class KafkaService {
   // Stops both, and closes the logs.
   Result<void> close();
 
-  // Fetches waiting for data (long polls) register here and are woken by every append.
+  // Fetches waiting for data (long polls) register here for the partitions they read, and are
+  // woken when records become readable in one of them.
   struct AppendWaiter {
     explicit AppendWaiter(const boost::asio::any_io_executor& executor) : timer(executor) {}
     boost::asio::steady_timer timer;
     bool appended = false;
   };
-  void watch_appends(const std::shared_ptr<AppendWaiter>& waiter);
-  void notify_appended();
+  void watch_appends(const std::shared_ptr<AppendWaiter>& waiter,
+                     const std::vector<const storage::Log*>& partitions);
+  void notify_appended(const storage::Log* partition);
 
  private:
   void maintain();
@@ -78,7 +81,8 @@ class KafkaService {
   std::condition_variable maintenance_wake_;
   bool stopping_ = false;
   std::mutex waiters_mutex_;
-  std::vector<std::weak_ptr<AppendWaiter>> waiters_;
+  // By partition log (as an identity only: never dereferenced).
+  std::unordered_map<const storage::Log*, std::vector<std::weak_ptr<AppendWaiter>>> waiters_;
 };
 
 class KafkaHandler final : public server::ProtocolHandler {
