@@ -72,7 +72,8 @@ std::unique_ptr<RdKafka::Producer> make_producer(const std::string& brokers, Del
                       {"batch.size", "1000000"},
                       {"queue.buffering.max.messages", "2000000"},
                       {"queue.buffering.max.kbytes", "1048576"},
-                      {"compression.codec", "none"}});
+                      {"compression.codec", "none"},
+                      {"socket.nagle.disable", "true"}});
   std::string error;
   if (conf->set("dr_cb", &dr, error) != RdKafka::Conf::CONF_OK) fail(error);
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
@@ -100,7 +101,8 @@ std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const std::string& brokers
                       {"fetch.wait.max.ms", wait_ms},
                       {"fetch.max.bytes", "52428800"},
                       {"max.partition.fetch.bytes", "8388608"},
-                      {"queued.max.messages.kbytes", "1048576"}});
+                      {"queued.max.messages.kbytes", "1048576"},
+                      {"socket.nagle.disable", "true"}});
   std::string error;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
       RdKafka::KafkaConsumer::create(conf.get(), error));
@@ -349,6 +351,7 @@ double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size
     for (uint64_t at = 0; at < std::max<uint64_t>(bytes, chunk); at += block.size())
       out.write(block.data(), static_cast<std::streamsize>(block.size()));
   }
+  settle();  // the file's write-back would otherwise run during the measurement
   const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -503,14 +506,8 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       progress(fmt::format("    {} ({:.0f}% of raw)", gbps(r.bare_produce_bytes_per_second),
                            100 * r.bare_produce_bytes_per_second / r.raw_bytes_per_second));
       settle();  // the produced data's write-back would otherwise stall the fsyncs measured next
-      progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
-                           options.paced_rate, options.latency_seconds));
-      r.latency_rate = options.paced_rate;
-      r.e2e_always = latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
-                             options.latency_seconds);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_always.p50_ms,
-                           r.e2e_always.p99_ms));
-      // The physical part of that: one record's batch written and fdatasynced at the same pace.
+      // The physical part of what follows: one record's batch written and fdatasynced at the same
+      // pace, from the same quiet start.
       const size_t record_batch = size + storage::kBatchHeaderSize + 20;
       progress(fmt::format("(d) {} B: raw pwrite+fdatasync of {} B at {:.0f}/s for {:.0f} s", size,
                            record_batch, options.paced_rate, options.latency_seconds));
@@ -519,6 +516,13 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       r.raw_sync = percentiles(syncs);
       progress(
           fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.raw_sync.p50_ms, r.raw_sync.p99_ms));
+      progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
+                           options.paced_rate, options.latency_seconds));
+      r.latency_rate = options.paced_rate;
+      r.e2e_always = latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
+                             options.latency_seconds);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_always.p50_ms,
+                           r.e2e_always.p99_ms));
       // And without fsync, as Kafka runs by default (durability from replicas, not the disk).
       const uint16_t never_port = free_loopback_port();
       const std::string never_brokers = fmt::format("127.0.0.1:{}", never_port);

@@ -30,7 +30,7 @@ Bytes make_batch(uint32_t record_bytes, uint32_t batch_bytes);
 double raw_write_fsync(const std::filesystem::path& file, size_t chunk, uint64_t total);
 double raw_appends_per_second(const std::filesystem::path& file, size_t size, double seconds);
 // Latency of `size`-byte pwrite+fdatasync appends paced at `rate` a second for `seconds`, into
-// space allocated ahead (as the log's active segment): nanoseconds per append.
+// space allocated ahead (as the log's active segment): nanoseconds from when each was due.
 std::vector<int64_t> raw_append_latencies(const std::filesystem::path& file, size_t size,
                                           double rate, double seconds);
 struct AppendRun {
