@@ -112,6 +112,59 @@ class KafkaTest(unittest.TestCase):
         listing = json.loads(self.depot.kcat("-L", "-J"))
         self.assertEqual(listing["topics"], [])
 
+    def test_admin_requests_naming_a_topic_twice_act_on_neither_entry(self):
+        def kstr(text):
+            return struct.pack(">h", len(text)) + text.encode()
+
+        def entries(data):
+            # v0 responses (after the correlation id): [name error_code]
+            count, = struct.unpack(">i", data[4:8])
+            at, out = 8, []
+            for _ in range(count):
+                n, = struct.unpack(">h", data[at:at + 2])
+                name = data[at + 2:at + 2 + n].decode()
+                error, = struct.unpack(">h", data[at + 2 + n:at + 4 + n])
+                out.append((name, error))
+                at += 4 + n
+            return out
+
+        def topic(name):  # CreateTopics v0: name, partitions, replication, no assignments or configs
+            return kstr(name) + struct.pack(">ihii", 1, 1, 0, 0)
+
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            body = struct.pack(">i", 3) + topic("twice") + topic("once") + topic("twice")
+            s.sendall(request(19, 0, 1, body + struct.pack(">i", 5000)))
+            created = entries(read_response(s))
+            self.assertEqual(sorted(created), [("once", 0), ("twice", 42)])  # INVALID_REQUEST
+            body = struct.pack(">i", 2) + kstr("once") + kstr("once") + struct.pack(">i", 5000)
+            s.sendall(request(20, 0, 2, body))
+            self.assertEqual(entries(read_response(s)), [("once", 42)])
+
+            def alter(*resources):  # AlterConfigs v0: [type name [key value]] validate_only
+                body = struct.pack(">i", len(resources))
+                for name, settings in resources:
+                    body += struct.pack(">b", 2) + kstr(name) + struct.pack(">i", len(settings))
+                    body += b"".join(kstr(k) + kstr(v) for k, v in settings)
+                s.sendall(request(33, 0, 3, body + b"\x00"))
+                data = read_response(s)
+                count, = struct.unpack(">i", data[8:12])
+                errors = []
+                at = 12
+                for _ in range(count):
+                    error, n = struct.unpack(">hh", data[at:at + 4])
+                    at += 4 + max(n, 0) + 1
+                    n, = struct.unpack(">h", data[at:at + 2])
+                    errors.append((data[at + 2:at + 2 + n].decode(), error))
+                    at += 2 + n
+                return errors
+
+            retention = ("retention.ms", "1000")
+            self.assertEqual(alter(("once", [retention]), ("once", [retention])), [("once", 42)])
+            self.assertEqual(alter(("once", [retention, retention])), [("once", 42)])
+            self.assertEqual(alter(("once", [retention])), [("once", 0)])
+        listing = json.loads(self.depot.kcat("-L", "-J"))
+        self.assertEqual([t["topic"] for t in listing["topics"]], ["once"])
+
     def test_api_versions_newer_than_served_get_unsupported_version_in_v0_format(self):
         with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
             s.sendall(request(18, 99, 5, flexible=True))

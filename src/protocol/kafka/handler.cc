@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -111,6 +112,25 @@ ApiVersionsResponse api_versions(int16_t error_code) {
 
 int64_t now_ms() {
   return storage::system_clock_ms();
+}
+
+// Names an admin request gives more than once. Kafka acts on none of those entries: each name is
+// answered once, with INVALID_REQUEST.
+template <class Items, class NameOf>
+std::set<std::string> repeated_names(const Items& items, NameOf name_of) {
+  std::set<std::string> seen;
+  std::set<std::string> repeated;
+  for (const auto& item : items) {
+    std::string name = name_of(item);
+    if (!seen.insert(name).second) repeated.insert(std::move(name));
+  }
+  return repeated;
+}
+
+// Whether `name`, repeated in the request, was already answered (then its entry is skipped);
+// notes it as answered.
+bool answered_before(std::set<std::string>& answered, const std::string& name) {
+  return !answered.insert(name).second;
 }
 
 int16_t append_error_code(eventlog::AppendError error) {
@@ -1033,13 +1053,21 @@ Answer Session::create_topics(const RequestHeader& h, const CreateTopicsRequest&
   CreateTopicsResponse response;
   eventlog::TopicStore& topics = service_.topics();
   const int32_t node = service_.options().node_id;
+  const auto repeated =
+      repeated_names(request.topics, [](const CreatableTopic& t) { return t.name; });
+  std::set<std::string> answered;
   for (const CreatableTopic& wanted : request.topics) {
+    if (repeated.contains(wanted.name) && answered_before(answered, wanted.name)) continue;
     CreatableTopicResult& result = response.topics.emplace_back();
     result.name = wanted.name;
     auto fail = [&result](int16_t code, std::string message) {
       result.error_code = code;
       result.error_message = std::move(message);
     };
+    if (repeated.contains(wanted.name)) {
+      fail(kInvalidRequest, "the request names topic '" + wanted.name + "' more than once");
+      continue;
+    }
     int32_t partitions =
         wanted.num_partitions == -1 ? topics.default_partitions() : wanted.num_partitions;
     if (!wanted.assignments.empty()) {
@@ -1101,10 +1129,23 @@ Answer Session::create_topics(const RequestHeader& h, const CreateTopicsRequest&
 Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest& request) {
   DeleteTopicsResponse response;
   eventlog::TopicStore& topics = service_.topics();
+  auto key = [](const DeleteTopicState& t) {
+    return t.name ? "name " + *t.name
+                  : "id " + std::string(reinterpret_cast<const char*>(t.topic_id.data()),
+                                        t.topic_id.size());
+  };
+  const auto repeated = repeated_names(request.topics, key);
+  std::set<std::string> answered;
   for (const DeleteTopicState& wanted : request.topics) {
+    if (repeated.contains(key(wanted)) && answered_before(answered, key(wanted))) continue;
     DeletableTopicResult& result = response.responses.emplace_back();
     result.name = wanted.name;
     result.topic_id = wanted.topic_id;
+    if (repeated.contains(key(wanted))) {
+      result.error_code = kInvalidRequest;
+      result.error_message = "the request names this topic more than once";
+      continue;
+    }
     std::optional<eventlog::TopicInfo> info =
         wanted.name ? topics.find(*wanted.name) : topics.find(wanted.topic_id);
     if (!info) {
@@ -1137,9 +1178,18 @@ Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest&
 Answer Session::create_partitions(const RequestHeader& h, const CreatePartitionsRequest& request) {
   CreatePartitionsResponse response;
   eventlog::TopicStore& topics = service_.topics();
+  const auto repeated =
+      repeated_names(request.topics, [](const CreatePartitionsTopic& t) { return t.name; });
+  std::set<std::string> answered;
   for (const CreatePartitionsTopic& wanted : request.topics) {
+    if (repeated.contains(wanted.name) && answered_before(answered, wanted.name)) continue;
     ResourceResult& result = response.results.emplace_back();
     result.resource_name = wanted.name;
+    if (repeated.contains(wanted.name)) {
+      result.error_code = kInvalidRequest;
+      result.error_message = "the request names topic '" + wanted.name + "' more than once";
+      continue;
+    }
     auto info = topics.find(wanted.name);
     if (!info) {
       result.error_code = kUnknownTopicOrPartition;
@@ -1227,10 +1277,28 @@ Answer Session::alter_configs(const RequestHeader& h,
                               const AlterConfigsRequestOf<Incremental>& request) {
   AlterConfigsResponse response;
   eventlog::TopicStore& topics = service_.topics();
+  auto key = [](const AlterConfigsResource& r) {
+    return std::to_string(r.resource_type) + ":" + r.resource_name;
+  };
+  const auto repeated = repeated_names(request.resources, key);
+  std::set<std::string> answered;
   for (const AlterConfigsResource& resource : request.resources) {
+    if (repeated.contains(key(resource)) && answered_before(answered, key(resource))) continue;
     ResourceResult& result = response.responses.emplace_back();
     result.resource_type = resource.resource_type;
     result.resource_name = resource.resource_name;
+    if (repeated.contains(key(resource))) {
+      result.error_code = kInvalidRequest;
+      result.error_message = "the request names '" + resource.resource_name + "' more than once";
+      continue;
+    }
+    if (auto names =
+            repeated_names(resource.configs, [](const AlterableConfig& c) { return c.name; });
+        !names.empty()) {
+      result.error_code = kInvalidRequest;
+      result.error_message = "the request sets '" + *names.begin() + "' more than once";
+      continue;
+    }
     if (resource.resource_type != kResourceTopic) {
       result.error_code = kInvalidRequest;
       result.error_message = "depot's broker settings are set when it starts, not over Kafka";
