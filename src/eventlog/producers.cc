@@ -67,7 +67,8 @@ SequenceCheck ProducerStates::check(int64_t producer_id, int16_t epoch, int32_t 
   return {};
 }
 
-void ProducerStates::record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch) {
+void ProducerStates::record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch,
+                            int64_t timestamp_ms) {
   std::lock_guard lock(mutex_);
   Producer& producer = producers_[producer_id];
   if (epoch != producer.epoch) {
@@ -76,6 +77,18 @@ void ProducerStates::record(int64_t producer_id, int16_t epoch, const ProducerBa
   }
   producer.batches.push_back(batch);
   if (producer.batches.size() > kRememberedBatches) producer.batches.pop_front();
+  producer.last_timestamp_ms = std::max(producer.last_timestamp_ms, timestamp_ms);
+}
+
+size_t ProducerStates::expire(int64_t before_ms) {
+  std::lock_guard lock(mutex_);
+  return std::erase_if(
+      producers_, [before_ms](const auto& p) { return p.second.last_timestamp_ms < before_ms; });
+}
+
+size_t ProducerStates::size() const {
+  std::lock_guard lock(mutex_);
+  return producers_.size();
 }
 
 }  // namespace depot::eventlog

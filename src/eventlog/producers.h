@@ -64,12 +64,22 @@ class ProducerStates {
 
   SequenceCheck check(int64_t producer_id, int16_t epoch, int32_t first_sequence,
                       int32_t last_sequence) const;
-  void record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch);
+  // Notes a written batch; `timestamp_ms` is when (the broker's clock, or the batch's time when
+  // the state is rebuilt from the log).
+  void record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch, int64_t timestamp_ms);
+
+  // Kafka forgets a producer that has written nothing to a partition for this long
+  // (producer.id.expiration.ms): its next batch may start anywhere, as a new producer's.
+  static constexpr int64_t kExpirationMs = 24LL * 3600 * 1000;
+  // Forgets the producers whose last batch is older than `before_ms`; returns how many.
+  size_t expire(int64_t before_ms);
+  size_t size() const;
 
  private:
   struct Producer {
     int16_t epoch = -1;
     std::deque<ProducerBatch> batches;  // oldest first
+    int64_t last_timestamp_ms = 0;
   };
   mutable std::mutex mutex_;
   std::unordered_map<int64_t, Producer> producers_;

@@ -214,6 +214,7 @@ Result<std::unique_ptr<TopicStore>> TopicStore::open(TopicStoreOptions options) 
       DEPOT_TRY(auto partition, store->open_partition(name, expected, topic.config));
       topic.partitions.push_back(std::move(partition));
     }
+    if (topic.partitions.empty()) store->topics_.erase(name);
   }
   return store;
 }
@@ -253,7 +254,8 @@ Result<void> TopicStore::recover_producers(Partition& partition) {
       if (h.producer_id >= 0 && !h.is_control()) {
         partition.producers.record(
             h.producer_id, h.producer_epoch,
-            {h.base_sequence, last_sequence_of(h), h.base_offset, h.last_offset()});
+            {h.base_sequence, last_sequence_of(h), h.base_offset, h.last_offset()},
+            h.max_timestamp);
       }
       data = data.subspan(h.size_bytes());
     }
@@ -261,6 +263,19 @@ Result<void> TopicStore::recover_producers(Partition& partition) {
     offset = chunk.next_offset;
   }
   return success();
+}
+
+void TopicStore::discard_partitions(const std::string& name,
+                                    const std::vector<std::shared_ptr<Partition>>& opened,
+                                    int32_t first, int32_t failed) {
+  for (const auto& partition : opened)
+    (void)partition->log->remove();
+  storage::FileSystem& fs = storage::posix_file_system();
+  for (int32_t i = first; i <= failed; ++i)
+    (void)fs.remove_all(options_.dir / fmt::format("{}-{}", name, i));
+  if (auto synced = fs.sync_directory(options_.dir); !synced) {
+    spdlog::warn("eventlog: cannot sync {}: {}", options_.dir.string(), synced.error().message());
+  }
 }
 
 Result<void> TopicStore::write_metadata(const std::string& name, const Topic& topic) {
@@ -320,10 +335,17 @@ Result<CreateResult> TopicStore::create(const std::string& name, int32_t partiti
   topic.id = random_topic_id();
   topic.config = config;
   // The metadata first: partitions found without it on reopening get a new id, never none.
-  DEPOT_TRY(write_metadata(name, topic));
+  if (auto written = write_metadata(name, topic); !written) {
+    discard_partitions(name, topic.partitions, 0, 0);
+    return written.error();
+  }
   for (int32_t i = 0; i < partitions; ++i) {
-    DEPOT_TRY(auto partition, open_partition(name, i, topic.config));
-    topic.partitions.push_back(std::move(partition));
+    auto partition = open_partition(name, i, topic.config);
+    if (!partition) {
+      discard_partitions(name, topic.partitions, 0, i);
+      return partition.error();
+    }
+    topic.partitions.push_back(std::move(partition.value()));
   }
   topics_.emplace(name, std::move(topic));
   spdlog::info("eventlog: created topic '{}' with {} partition(s)", name, partitions);
@@ -354,10 +376,16 @@ Result<ChangeResult> TopicStore::add_partitions(const std::string& name, int32_t
   Topic& topic = it->second;
   const auto current = static_cast<int32_t>(topic.partitions.size());
   if (count <= current || count > kMaxPartitions) return ChangeResult::invalid_partitions;
+  std::vector<std::shared_ptr<Partition>> added;
   for (int32_t i = current; i < count; ++i) {
-    DEPOT_TRY(auto partition, open_partition(name, i, topic.config));
-    topic.partitions.push_back(std::move(partition));
+    auto partition = open_partition(name, i, topic.config);
+    if (!partition) {
+      discard_partitions(name, added, current, i);
+      return partition.error();
+    }
+    added.push_back(std::move(partition.value()));
   }
+  topic.partitions.insert(topic.partitions.end(), added.begin(), added.end());
   spdlog::info("eventlog: topic '{}' grew from {} to {} partitions", name, current, count);
   return ChangeResult::done;
 }
@@ -495,12 +523,13 @@ AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte
   if (idempotent) {
     partition.producers.record(header.producer_id, header.producer_epoch,
                                {header.base_sequence, last_sequence, appended.value().base_offset,
-                                appended.value().last_offset});
+                                appended.value().last_offset},
+                               now_ms);
   }
   return outcome;
 }
 
-size_t TopicStore::maintain() {
+size_t TopicStore::maintain(int64_t now_ms) {
   std::vector<std::pair<std::shared_ptr<Partition>, bool>> partitions;
   {
     std::lock_guard lock(mutex_);
@@ -511,6 +540,10 @@ size_t TopicStore::maintain() {
   }
   size_t changed = 0;
   for (const auto& [partition, compact] : partitions) {
+    if (size_t forgotten = partition->producers.expire(now_ms - ProducerStates::kExpirationMs)) {
+      spdlog::debug("eventlog: {}: forgot {} idle producers", partition->log->dir().string(),
+                    forgotten);
+    }
     if (compact) {
       auto stats = partition->log->compact();
       if (stats) {

@@ -124,7 +124,8 @@ class TopicStore {
                        int64_t now_ms);
   // Retention for delete topics, compaction for compacted ones, over every partition: blocking
   // disk work for a maintenance thread. Returns how many segments were deleted or rewritten.
-  size_t maintain();
+  // Producers idle for ProducerStates::kExpirationMs by `now_ms` are forgotten.
+  size_t maintain(int64_t now_ms);
 
   // A new producer id for InitProducerId.
   Result<int64_t> new_producer_id() { return producer_ids_->next(); }
@@ -151,6 +152,12 @@ class TopicStore {
   // Rebuilds idempotent producers' recent batches from the partition's tail, so that a retry of
   // a batch written just before a restart is answered, not written twice.
   static Result<void> recover_producers(Partition& partition);
+  // Undoes a create or a grow that failed at partition `failed`: removes the partitions opened
+  // and the directories of partitions `first` to `failed`, so that the next start does not find
+  // a topic with fewer partitions than it was made with.
+  void discard_partitions(const std::string& name,
+                          const std::vector<std::shared_ptr<Partition>>& opened, int32_t first,
+                          int32_t failed);
   Result<void> write_metadata(const std::string& name, const Topic& topic);
   Result<void> read_metadata(const std::string& name, Topic& topic);
   std::shared_ptr<Partition> find_partition(const std::string& name, int32_t index,

@@ -43,7 +43,10 @@ Log::Log(Options options)
 Result<std::shared_ptr<Log>> Log::open(Options options) {
   if (options.sync == nullptr) return std::make_error_code(std::errc::invalid_argument);
   std::shared_ptr<Log> log(new Log(std::move(options)));
-  DEPOT_TRY(log->load());
+  if (auto loaded = log->load(); !loaded) {
+    log->closed_ = true;  // nothing to close: the destructor must not touch a half-loaded log
+    return loaded.error();
+  }
   log->options_.sync->register_log(log);
   return log;
 }

@@ -1574,7 +1574,7 @@ void KafkaService::maintain() {
     maintenance_wake_.wait_for(lock, options_.maintenance_interval);
     if (stopping_) break;
     lock.unlock();
-    if (size_t changed = topics_->maintain(); changed > 0) {
+    if (size_t changed = topics_->maintain(now_ms()); changed > 0) {
       spdlog::info("eventlog: retention and compaction removed or rewrote {} segment(s)", changed);
     }
     if (auto compacted = offsets_->maybe_compact(); !compacted) {

@@ -2,6 +2,8 @@
 // directory itself (found again on reopening).
 #include "eventlog/topics.h"
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -199,6 +201,47 @@ TEST_F(TopicStoreTest, IdempotentProducersAreNotWrittenTwice) {
   EXPECT_EQ(reopened->partition("once", 0)->log_end_offset(), 6);
 }
 
+TEST_F(TopicStoreTest, ACreateOrGrowThatFailsMidwayLeavesNothingBehind) {
+  auto store = open();
+  // A file where partition 2's directory would go makes creating it fail.
+  const auto blocker = dir_.path() / "eventlog" / "half-2";
+  std::ofstream(blocker) << "in the way";
+  EXPECT_FALSE(store->create("half", 4));
+  EXPECT_FALSE(store->find("half"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path() / "eventlog"))
+    EXPECT_FALSE(entry.path().filename().string().starts_with("half-")) << entry.path();
+  // Growing: the partitions added before the failure go again; the topic keeps its two.
+  ASSERT_EQ(store->create("grow", 2).value(), CreateResult::created);
+  std::ofstream(dir_.path() / "eventlog" / "grow-3") << "in the way";
+  EXPECT_FALSE(store->add_partitions("grow", 5));
+  EXPECT_EQ(store->find("grow")->partitions, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "eventlog" / "grow-2"));
+  ASSERT_TRUE(store->close());
+  store.reset();
+  auto reopened = open();
+  EXPECT_FALSE(reopened->find("half"));
+  EXPECT_EQ(reopened->find("grow")->partitions, 2);
+}
+
+TEST_F(TopicStoreTest, ProducersIdleForADayAreForgotten) {
+  auto store = open();
+  ASSERT_EQ(store->create("quiet").value(), CreateResult::created);
+  const int64_t producer = store->new_producer_id().value();
+  Bytes first = batch(2, {.producer_id = producer, .producer_epoch = 0, .base_sequence = 0});
+  const int64_t written = 1'000'000;
+  ASSERT_EQ(store->append("quiet", 0, first, written).error, AppendError::none);
+  // Within the day the producer is remembered: its retry is not written again.
+  store->maintain(written + ProducerStates::kExpirationMs - 1);
+  Bytes retry = first;
+  EXPECT_EQ(store->append("quiet", 0, retry, written + 1).base_offset, 0);
+  EXPECT_EQ(store->partition("quiet", 0)->log_end_offset(), 2);
+  // A day after its last batch it is forgotten: its next batch may start anywhere, as a new
+  // producer's, and the old retry is no longer recognised.
+  store->maintain(written + 1 + ProducerStates::kExpirationMs + 1);
+  Bytes later = batch(1, {.producer_id = producer, .producer_epoch = 0, .base_sequence = 40});
+  EXPECT_EQ(store->append("quiet", 0, later, written + 2).base_offset, 2);
+}
+
 TEST_F(TopicStoreTest, MaintenanceAppliesRetentionAndCompactionPerTopic) {
   auto store = open();
   TopicConfig expiring;
@@ -226,7 +269,7 @@ TEST_F(TopicStoreTest, MaintenanceAppliesRetentionAndCompactionPerTopic) {
   auto accounts = store->partition("accounts", 0);
   ASSERT_GT(clicks->segment_count(), 2u);
   EXPECT_EQ(clicks->log_start_offset(), 0);
-  EXPECT_GT(store->maintain(), 0u);
+  EXPECT_GT(store->maintain(now), 0u);
   // Every closed segment of clicks went; the active one stays (Kafka keeps it too).
   EXPECT_EQ(clicks->segment_count(), 1u);
   EXPECT_GT(clicks->log_start_offset(), 0);

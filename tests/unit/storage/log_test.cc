@@ -1,5 +1,6 @@
 // The segmented log: offsets, reads, rolls, indexes, time look-up, truncation, retention, reopen,
 // index rebuild, fault injection and group commit.
+#include <fstream>
 #include <thread>
 #include <unistd.h>
 
@@ -59,6 +60,12 @@ TEST_F(LogTest, AssignsOffsetsAndReadsBack) {
   EXPECT_TRUE(end.value().data.empty());
   EXPECT_EQ(log->read(6, 1000).error(), errc::offset_out_of_range);
   EXPECT_EQ(log->read(-1, 1000).error(), errc::offset_out_of_range);
+}
+
+TEST_F(LogTest, AnOpenThatFailsReturnsTheError) {
+  std::ofstream(dir_.path() / "log") << "a file where the log's directory should be";
+  auto log = Log::open({dir_.path() / "log", {}, &sync_, nullptr, [this] { return now_; }});
+  EXPECT_FALSE(log);
 }
 
 TEST_F(LogTest, RefusesInvalidBatches) {
@@ -481,11 +488,11 @@ TEST_F(LogTest, ReadsForSendingGiveWhatReadGivesLargeRunsAsFileRanges) {
   log->close().value();
   log.reset();
   FaultyFileSystem fs;
-  log = open_log(config, &fs);
-  auto sent = log->read_for_sending(0, 200000, end);
+  auto faulty = open_log(config, &fs);  // declared after `fs`, so it goes first
+  auto sent = faulty->read_for_sending(0, 200000, end);
   ASSERT_TRUE(sent);
   EXPECT_EQ(sent.value().file.size, 0u);
-  EXPECT_EQ(sent.value().data, log->read(0, 200000, end).value().data);
+  EXPECT_EQ(sent.value().data, faulty->read(0, 200000, end).value().data);
 }
 
 TEST_F(LogTest, IntervalPolicySyncsInTheBackground) {
