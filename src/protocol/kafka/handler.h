@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "eventlog/groups.h"
 #include "eventlog/offsets.h"
@@ -55,6 +56,10 @@ class KafkaService {
   // Stops both, and closes the logs.
   Result<void> close();
 
+  // A thread for CPU-heavy steps (SCRAM's PBKDF2) that would otherwise hold up every
+  // connection on the I/O thread.
+  boost::asio::thread_pool::executor_type cpu_executor() { return cpu_.get_executor(); }
+
   // Fetches waiting for data (long polls) register here for the partitions they read, and are
   // woken when records become readable in one of them.
   struct AppendWaiter {
@@ -83,6 +88,8 @@ class KafkaService {
   std::mutex waiters_mutex_;
   // By partition log (as an identity only: never dereferenced).
   std::unordered_map<const storage::Log*, std::vector<std::weak_ptr<AppendWaiter>>> waiters_;
+  // Last, so destroyed first: work still queued on it is dropped while the rest still exists.
+  boost::asio::thread_pool cpu_{1};
 };
 
 class KafkaHandler final : public server::ProtocolHandler {
