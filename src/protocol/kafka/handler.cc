@@ -341,7 +341,21 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
       if (auto m = parse<FetchRequest>(request, "Fetch")) co_return co_await fetch(h, *m);
       break;
     case ApiKey::list_offsets:
-      if (auto m = parse<ListOffsetsRequest>(request, "ListOffsets")) co_return list_offsets(h, *m);
+      if (auto m = parse<ListOffsetsRequest>(request, "ListOffsets")) {
+        // Looking up by time reads batch headers from segment files: off the I/O thread.
+        const bool by_time =
+            std::any_of(m->topics.begin(), m->topics.end(), [](const ListOffsetsTopic& topic) {
+              return std::any_of(topic.partitions.begin(), topic.partitions.end(),
+                                 [](const ListOffsetsPartition& p) {
+                                   return p.timestamp >= 0 || p.timestamp == kMaxTimestamp;
+                                 });
+            });
+        if (!by_time) co_return list_offsets(h, *m);
+        co_await asio::post(service_.cpu_executor(), asio::use_awaitable);
+        Answer answer = list_offsets(h, *m);
+        co_await asio::post(conn_.executor(), asio::use_awaitable);
+        co_return answer;
+      }
       break;
     case ApiKey::init_producer_id:
       if (auto m = parse<InitProducerIdRequest>(request, "InitProducerId")) {

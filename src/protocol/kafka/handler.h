@@ -56,8 +56,9 @@ class KafkaService {
   // Stops both, and closes the logs.
   Result<void> close();
 
-  // A thread for CPU-heavy steps (SCRAM's PBKDF2) that would otherwise hold up every
-  // connection on the I/O thread.
+  // A thread for steps too slow for the I/O thread, which would hold up every connection:
+  // SCRAM's key derivation, ListOffsets by time (it reads segment files). The connection's
+  // coroutine moves there and back; only thread-safe state (the stores) may be touched there.
   boost::asio::thread_pool::executor_type cpu_executor() { return cpu_.get_executor(); }
 
   // Fetches waiting for data (long polls) register here for the partitions they read, and are
