@@ -333,6 +333,12 @@ class KafkaTest(unittest.TestCase):
             entries = admin.describe_configs([resource])[resource].result(10)
             return {name: (e.value, e.is_default) for name, e in entries.items()}
         configs = described()
+        # Synonyms, most specific first: the topic's own value, then the broker default's.
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "ledger")
+        entries = admin.describe_configs([resource])[resource].result(10)
+        self.assertEqual([(name, s.value) for name, s in entries["retention.ms"].synonyms.items()],
+                         [("retention.ms", "3600000"), ("log.retention.ms", "604800000")])
+        self.assertEqual(list(entries["segment.bytes"].synonyms), ["log.segment.bytes"])
         self.assertEqual(configs["cleanup.policy"], ("compact", False))
         self.assertEqual(configs["retention.ms"], ("3600000", False))
         self.assertEqual(configs["max.message.bytes"], ("1048588", True))

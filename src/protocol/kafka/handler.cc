@@ -1061,6 +1061,40 @@ int8_t config_type(const std::string& name) {
   return kLong;
 }
 
+// The broker setting that gives a topic setting its default (Kafka's
+// LogConfig.TopicConfigSynonyms), or "" when there is none.
+std::string_view broker_synonym(std::string_view topic_setting) {
+  static const std::map<std::string_view, std::string_view> kSynonyms = {
+      {"cleanup.policy", "log.cleanup.policy"},
+      {"compression.type", "compression.type"},
+      {"delete.retention.ms", "log.cleaner.delete.retention.ms"},
+      {"file.delete.delay.ms", "log.segment.delete.delay.ms"},
+      {"flush.messages", "log.flush.interval.messages"},
+      {"flush.ms", "log.flush.interval.ms"},
+      {"index.interval.bytes", "log.index.interval.bytes"},
+      {"local.retention.bytes", "log.local.retention.bytes"},
+      {"local.retention.ms", "log.local.retention.ms"},
+      {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"},
+      {"max.message.bytes", "message.max.bytes"},
+      {"message.downconversion.enable", "log.message.downconversion.enable"},
+      {"message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms"},
+      {"message.timestamp.type", "log.message.timestamp.type"},
+      {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"},
+      {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"},
+      {"min.insync.replicas", "min.insync.replicas"},
+      {"preallocate", "log.preallocate"},
+      {"retention.bytes", "log.retention.bytes"},
+      {"retention.ms", "log.retention.ms"},
+      {"segment.bytes", "log.segment.bytes"},
+      {"segment.index.bytes", "log.index.size.max.bytes"},
+      {"segment.jitter.ms", "log.roll.jitter.ms"},
+      {"segment.ms", "log.roll.ms"},
+      {"unclean.leader.election.enable", "unclean.leader.election.enable"},
+  };
+  auto found = kSynonyms.find(topic_setting);
+  return found == kSynonyms.end() ? std::string_view() : found->second;
+}
+
 bool is_overridden(const eventlog::TopicConfig& config, const std::string& name) {
   return std::binary_search(config.overridden.begin(), config.overridden.end(), name);
 }
@@ -1240,8 +1274,11 @@ Answer Session::describe_configs(const RequestHeader& h, const DescribeConfigsRe
              std::find(resource.configuration_keys->begin(), resource.configuration_keys->end(),
                        name) != resource.configuration_keys->end();
     };
+    // Synonyms are listed most specific first, as Kafka does; without any, the setting itself.
+    using Synonym = std::pair<std::string, std::string>;  // name, value
     auto add = [&](const std::string& name, const std::string& value, ConfigSource source,
-                   bool read_only) {
+                   bool read_only,
+                   const std::vector<std::pair<Synonym, ConfigSource>>& synonyms = {}) {
       if (!wanted(name)) return;
       DescribedConfig& c = result.configs.emplace_back();
       c.name = name;
@@ -1250,7 +1287,27 @@ Answer Session::describe_configs(const RequestHeader& h, const DescribeConfigsRe
       c.is_default = source == ConfigSource::default_config;
       c.config_source = static_cast<int8_t>(source);
       c.config_type = config_type(name);
-      if (request.include_synonyms) c.synonyms.push_back({name, value, c.config_source});
+      if (!request.include_synonyms) return;
+      if (synonyms.empty()) c.synonyms.push_back({name, value, c.config_source});
+      for (const auto& [synonym, from] : synonyms)
+        c.synonyms.push_back({synonym.first, synonym.second, static_cast<int8_t>(from)});
+    };
+    // A topic setting: its own value when the topic has one, then the broker setting its
+    // default comes from.
+    const eventlog::TopicConfig defaults;
+    const auto default_entries = defaults.entries();
+    auto add_topic_setting = [&](const std::string& name, const std::string& value,
+                                 bool overridden) {
+      std::vector<std::pair<Synonym, ConfigSource>> synonyms;
+      if (overridden) synonyms.push_back({{name, value}, ConfigSource::dynamic_topic});
+      const auto fallback = std::find_if(default_entries.begin(), default_entries.end(),
+                                         [&name](const auto& e) { return e.first == name; });
+      if (const std::string_view broker = broker_synonym(name);
+          !broker.empty() && fallback != default_entries.end()) {
+        synonyms.push_back({{std::string(broker), fallback->second}, ConfigSource::default_config});
+      }
+      add(name, value, overridden ? ConfigSource::dynamic_topic : ConfigSource::default_config,
+          false, synonyms);
     };
     if (resource.resource_type == kResourceTopic) {
       auto info = topics.find(resource.resource_name);
@@ -1259,15 +1316,10 @@ Answer Session::describe_configs(const RequestHeader& h, const DescribeConfigsRe
         result.error_message = "topic '" + resource.resource_name + "' does not exist";
         continue;
       }
-      for (const auto& [name, value] : info->config.entries()) {
-        add(name, value,
-            is_overridden(info->config, name) ? ConfigSource::dynamic_topic
-                                              : ConfigSource::default_config,
-            false);
-      }
+      for (const auto& [name, value] : info->config.entries())
+        add_topic_setting(name, value, is_overridden(info->config, name));
     } else if (resource.resource_type == kResourceBroker) {
       // The broker's settings are depot's command line: shown, not changed over Kafka.
-      const eventlog::TopicConfig defaults;
       add("auto.create.topics.enable", topics.auto_create() ? "true" : "false",
           ConfigSource::static_broker, true);
       add("num.partitions", std::to_string(topics.default_partitions()),
