@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <librdkafka/rdkafkacpp.h>
 #include <memory>
 #include <sys/sendfile.h>
@@ -128,9 +129,10 @@ struct SizeResult {
   double loopback_bytes_per_second = 0;  // the reference for it
   double bare_produce_bytes_per_second = 0;
   double latency_rate = 0;
-  Percentiles raw_sync;    // pwrite+fdatasync of one record's batch at that rate
-  Percentiles e2e_always;  // produce to consume, --fsync always
-  Percentiles e2e_never;   // the same with --fsync never (Kafka's default: the OS writes back)
+  Percentiles raw_sync;     // pwrite+fdatasync of one record's batch at that rate
+  Percentiles e2e_always;   // produce to consume, --fsync always
+  Percentiles bare_always;  // the same with bare Produce and Fetch requests
+  Percentiles e2e_never;    // the same with --fsync never (Kafka's default: the OS writes back)
 };
 
 // (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes.
@@ -277,9 +279,62 @@ void bare_produce(uint16_t port, const std::string& topic, size_t size, unsigned
 
 constexpr size_t kFetchMaxBytes = 64 << 20;
 
-// (c): Fetch v4 requests, one at a time, for every partition from offset 0 to its end, read
-// into one reused buffer as a consumer would; the record sets are counted (batch headers walked),
-// not decoded or copied. Bytes/s of record sets served.
+// A partition of a Fetch v4 response: its index, error, high watermark and record set.
+struct FetchedPartition {
+  size_t index = 0;
+  int16_t error = 0;
+  int64_t high_watermark = 0;
+  ByteSpan records;
+};
+
+// Sends one Fetch v4 for `offsets` (partition -> offset) of `topic` and walks the response,
+// received into `response` (reused across calls, as a consumer's buffer), without copying it.
+void fetch_once(BlockingSocket& socket, const std::string& topic,
+                const std::vector<std::pair<int32_t, int64_t>>& offsets, int32_t max_wait_ms,
+                int32_t correlation, Bytes& response,
+                const std::function<void(const FetchedPartition&)>& each) {
+  kafka::FetchRequest request;
+  request.max_wait_ms = max_wait_ms;
+  request.min_bytes = 1;
+  request.max_bytes = kFetchMaxBytes;
+  kafka::FetchTopic& t = request.topics.emplace_back();
+  t.topic = topic;
+  for (const auto& [partition, offset] : offsets)
+    t.partitions.push_back({partition, -1, offset, -1, -1, 16 << 20});
+  Bytes body;
+  kafka::encode(request, 4, false, body);
+  socket.send(request_frame(1, 4, correlation, body));
+  char size_bytes[4];
+  if (!socket.read_exactly(size_bytes, 4)) fail("the bare client lost its connection");
+  const auto size = static_cast<size_t>(load_be<int32_t>(reinterpret_cast<std::byte*>(size_bytes)));
+  if (response.size() < size) response.resize(size);
+  if (!socket.read_exactly(reinterpret_cast<char*>(response.data()), size)) {
+    fail("the bare client lost its connection");
+  }
+  // FetchResponse v4 after the correlation id: throttle, [topic [partition error high_watermark
+  // last_stable aborted[] records]].
+  ByteReader in(ByteSpan(response).first(size).subspan(8));
+  for (auto topics = in.read_be<int32_t>(); in.ok() && topics > 0; --topics) {
+    in.read_bytes(static_cast<size_t>(std::max<int16_t>(in.read_be<int16_t>(), 0)));
+    for (auto count = in.read_be<int32_t>(); in.ok() && count > 0; --count) {
+      FetchedPartition p;
+      p.index = static_cast<size_t>(in.read_be<int32_t>());
+      p.error = in.read_be<int16_t>();
+      p.high_watermark = in.read_be<int64_t>();
+      in.read_be<int64_t>();
+      const int32_t aborted = in.read_be<int32_t>();
+      in.read_bytes(static_cast<size_t>(std::max(aborted, 0)) * 16);
+      p.records = in.read_bytes(static_cast<size_t>(std::max(in.read_be<int32_t>(), 0)));
+      if (!in.ok()) fail("a fetch response did not decode");
+      if (p.error != 0) fail(fmt::format("fetch error {}", p.error));
+      each(p);
+    }
+  }
+  if (!in.ok()) fail("a fetch response did not decode");
+}
+
+// (c): Fetch v4 requests, one at a time, for every partition from offset 0 to its end; the
+// record sets are counted (batch headers walked), not decoded. Bytes/s of record sets served.
 void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, SizeResult& result) {
   BlockingSocket socket(port, std::chrono::seconds(30));
   if (!socket.ok()) fail("cannot connect for the bare fetch");
@@ -290,55 +345,112 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
   const auto start = Clock::now();
   for (int32_t correlation = 0; std::find(done.begin(), done.end(), false) != done.end();
        ++correlation) {
-    kafka::FetchRequest request;
-    request.max_wait_ms = 0;
-    request.min_bytes = 1;
-    request.max_bytes = kFetchMaxBytes;
-    kafka::FetchTopic& t = request.topics.emplace_back();
-    t.topic = topic;
+    std::vector<std::pair<int32_t, int64_t>> offsets;
     for (unsigned p = 0; p < partitions; ++p) {
-      if (!done[p])
-        t.partitions.push_back({static_cast<int32_t>(p), -1, next[p], -1, -1, 16 << 20});
+      if (!done[p]) offsets.emplace_back(static_cast<int32_t>(p), next[p]);
     }
-    Bytes body;
-    kafka::encode(request, 4, false, body);
-    socket.send(request_frame(1, 4, correlation, body));
-    char size_bytes[4];
-    if (!socket.read_exactly(size_bytes, 4)) fail("the bare client lost its connection");
-    const auto size =
-        static_cast<size_t>(load_be<int32_t>(reinterpret_cast<std::byte*>(size_bytes)));
-    if (response.size() < size) response.resize(size);
-    if (!socket.read_exactly(reinterpret_cast<char*>(response.data()), size)) {
-      fail("the bare client lost its connection");
-    }
-    // FetchResponse v4 after the correlation id: throttle, [topic [partition error high_watermark
-    // last_stable aborted[] records]].
-    ByteReader in(ByteSpan(response).first(size).subspan(8));
-    for (auto topics = in.read_be<int32_t>(); in.ok() && topics > 0; --topics) {
-      in.read_bytes(static_cast<size_t>(std::max<int16_t>(in.read_be<int16_t>(), 0)));
-      for (auto count = in.read_be<int32_t>(); in.ok() && count > 0; --count) {
-        const auto index = static_cast<size_t>(in.read_be<int32_t>());
-        const auto error = in.read_be<int16_t>();
-        const auto high_watermark = in.read_be<int64_t>();
-        in.read_be<int64_t>();
-        const int32_t aborted = in.read_be<int32_t>();
-        in.read_bytes(static_cast<size_t>(std::max(aborted, 0)) * 16);
-        ByteSpan records = in.read_bytes(static_cast<size_t>(std::max(in.read_be<int32_t>(), 0)));
-        if (!in.ok() || index >= partitions) fail("a fetch response did not decode");
-        if (error != 0) fail(fmt::format("fetch error {}", error));
-        bytes += records.size();
-        while (records.size() >= storage::kBatchHeaderSize) {
-          auto header = storage::parse_batch_header(records);
-          if (!header || header.value().size_bytes() > records.size()) break;
-          next[index] = header.value().last_offset() + 1;
-          records = records.subspan(header.value().size_bytes());
-        }
-        if (next[index] >= high_watermark) done[index] = true;
+    fetch_once(socket, topic, offsets, 0, correlation, response, [&](const FetchedPartition& p) {
+      if (p.index >= partitions) fail("a fetch response names an unknown partition");
+      bytes += p.records.size();
+      ByteSpan records = p.records;
+      while (records.size() >= storage::kBatchHeaderSize) {
+        auto header = storage::parse_batch_header(records);
+        if (!header || header.value().size_bytes() > records.size()) break;
+        next[p.index] = header.value().last_offset() + 1;
+        records = records.subspan(header.value().size_bytes());
       }
-    }
-    if (!in.ok()) fail("a fetch response did not decode");
+      if (next[p.index] >= p.high_watermark) done[p.index] = true;
+    });
   }
   result.fetch_bytes_per_second = static_cast<double>(bytes) / seconds_since(start);
+}
+
+// (d) bare: end-to-end latency with no client library's threads and queues in the way. One
+// connection sends Produce v7 requests (acks=0) of one record each, paced at `rate`, each value
+// carrying its send time; another long-polls Fetch v4 (max_wait 500 ms) on the same partition.
+// Latency is from the send to the arrival of the Fetch response that carries the record.
+Percentiles bare_latency(uint16_t port, const std::string& topic, size_t size, double rate,
+                         double seconds) {
+  BlockingSocket producer(port, std::chrono::seconds(30));
+  BlockingSocket consumer(port, std::chrono::seconds(30));
+  if (!producer.ok() || !consumer.ok()) fail("cannot connect for the bare latency run");
+  auto produce_value = [&](int64_t sent_at, int32_t correlation) {
+    std::string value(std::max<size_t>(size, 8), 'b');
+    std::memcpy(value.data(), &sent_at, 8);
+    storage::RecordBatchBuilder builder;
+    builder.add(std::nullopt, as_bytes(value), sent_at / 1'000'000);
+    const Bytes batch = builder.build();
+    Bytes body;
+    ByteWriter w(body);
+    w.write_be<int16_t>(-1);  // transactional id: null
+    w.write_be<int16_t>(0);   // acks
+    w.write_be<int32_t>(5000);
+    w.write_be<int32_t>(1);
+    w.write_be<int16_t>(static_cast<int16_t>(topic.size()));
+    w.write_bytes(as_bytes(topic));
+    w.write_be<int32_t>(1);
+    w.write_be<int32_t>(0);
+    w.write_be<int32_t>(static_cast<int32_t>(batch.size()));
+    w.write_bytes(batch);
+    if (!producer.send(request_frame(0, 7, correlation, body))) fail("the bare producer failed");
+  };
+  // Metadata for the topic creates it (as for any client); reading the first record back tells
+  // the consumer where to wait.
+  {
+    Bytes body;
+    ByteWriter w(body);
+    w.write_be<int32_t>(1);
+    w.write_be<int16_t>(static_cast<int16_t>(topic.size()));
+    w.write_bytes(as_bytes(topic));
+    consumer.send(request_frame(3, 1, 0, body));
+    read_response(consumer);
+  }
+  produce_value(now_nanos(), 0);
+  int64_t next = 0;
+  Bytes response;
+  int32_t correlation = 0;
+  std::vector<int64_t> samples;
+  auto take = [&](const FetchedPartition& p, bool sample) {
+    auto batches = p.records;
+    while (batches.size() >= storage::kBatchHeaderSize) {
+      auto header = storage::parse_batch_header(batches);
+      if (!header || header.value().size_bytes() > batches.size()) break;
+      auto records = storage::decode_records(batches.first(header.value().size_bytes()));
+      if (!records) fail("a fetched batch did not decode");
+      for (const storage::RecordView& r : records.value()) {
+        if (sample && r.value && r.value->size() >= 8) {
+          int64_t sent_at = 0;
+          std::memcpy(&sent_at, r.value->data(), 8);
+          samples.push_back(now_nanos() - sent_at);
+        }
+      }
+      next = header.value().last_offset() + 1;
+      batches = batches.subspan(header.value().size_bytes());
+    }
+  };
+  for (auto until = Clock::now() + std::chrono::seconds(10); next == 0 && Clock::now() < until;) {
+    fetch_once(consumer, topic, {{0, 0}}, 500, ++correlation, response,
+               [&](const FetchedPartition& p) { take(p, false); });
+  }
+  if (next == 0) fail("the bare latency consumer never saw its first record");
+  const auto total = static_cast<uint64_t>(rate * seconds);
+  samples.reserve(total);
+  std::thread sender([&] {
+    const auto start = Clock::now();
+    for (uint64_t n = 0; n < total; ++n) {
+      std::this_thread::sleep_until(start +
+                                    std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+      produce_value(now_nanos(), static_cast<int32_t>(n + 1));
+    }
+  });
+  for (auto until = Clock::now() + std::chrono::duration<double>(seconds + 10);
+       samples.size() < total && Clock::now() < until;) {
+    fetch_once(consumer, topic, {{0, next}}, 500, ++correlation, response,
+               [&](const FetchedPartition& p) { take(p, true); });
+  }
+  sender.join();
+  if (samples.size() < total) fail("the bare latency consumer missed records");
+  return percentiles(samples);
 }
 
 // (c) reference: what loopback TCP carries here, the ceiling of any Fetch: `bytes` of a file in
@@ -523,6 +635,11 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
                              options.latency_seconds);
       progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_always.p50_ms,
                            r.e2e_always.p99_ms));
+      progress(fmt::format("(d) {} B: the same with bare Produce and Fetch requests", size));
+      r.bare_always = bare_latency(port, fmt::format("bare-latency-{}", size), size,
+                                   options.paced_rate, options.latency_seconds);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.bare_always.p50_ms,
+                           r.bare_always.p99_ms));
       // And without fsync, as Kafka runs by default (durability from replicas, not the disk).
       const uint16_t never_port = free_loopback_port();
       const std::string never_brokers = fmt::format("127.0.0.1:{}", never_port);
@@ -547,21 +664,23 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
       "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch | / loopback "
-      "| e2e p50 / p99 at paced rate | raw fdatasync p50 / p99 | e2e p50 / p99, fsync never "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| e2e p50 / p99 at paced rate | bare e2e p50 / p99 | raw fdatasync p50 / p99 "
+      "| e2e p50 / p99, fsync never "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
         "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
         "| {:.2f} of {} | {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / "
-        "{:.2f} ms |\n",
+        "{:.2f} ms | {:.2f} / {:.2f} ms |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
         r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
         r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
         r.consume_messages_per_second, gbps(r.fetch_bytes_per_second),
         r.fetch_bytes_per_second / r.loopback_bytes_per_second, gbps(r.loopback_bytes_per_second),
-        r.e2e_always.p50_ms, r.e2e_always.p99_ms, r.latency_rate, r.raw_sync.p50_ms,
-        r.raw_sync.p99_ms, r.e2e_never.p50_ms, r.e2e_never.p99_ms);
+        r.e2e_always.p50_ms, r.e2e_always.p99_ms, r.latency_rate, r.bare_always.p50_ms,
+        r.bare_always.p99_ms, r.raw_sync.p50_ms, r.raw_sync.p99_ms, r.e2e_never.p50_ms,
+        r.e2e_never.p99_ms);
   }
   return 0;
 }
