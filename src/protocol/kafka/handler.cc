@@ -1064,7 +1064,7 @@ int8_t config_type(const std::string& name) {
 // The broker setting that gives a topic setting its default (Kafka's
 // LogConfig.TopicConfigSynonyms), or "" when there is none.
 std::string_view broker_synonym(std::string_view topic_setting) {
-  static const std::map<std::string_view, std::string_view> kSynonyms = {
+  static const std::map<std::string_view, std::string_view> topic_to_broker = {
       {"cleanup.policy", "log.cleanup.policy"},
       {"compression.type", "compression.type"},
       {"delete.retention.ms", "log.cleaner.delete.retention.ms"},
@@ -1091,8 +1091,8 @@ std::string_view broker_synonym(std::string_view topic_setting) {
       {"segment.ms", "log.roll.ms"},
       {"unclean.leader.election.enable", "unclean.leader.election.enable"},
   };
-  auto found = kSynonyms.find(topic_setting);
-  return found == kSynonyms.end() ? std::string_view() : found->second;
+  auto found = topic_to_broker.find(topic_setting);
+  return found == topic_to_broker.end() ? std::string_view() : found->second;
 }
 
 bool is_overridden(const eventlog::TopicConfig& config, const std::string& name) {
