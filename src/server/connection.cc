@@ -158,8 +158,12 @@ asio::awaitable<void> Connection::write_loop() {
     }
     writing_ = true;
     write_deadline_ = Clock::now() + idle_timeout_;
-    Result<std::size_t> sent =
-        write_queue_.front().file.size > 0 ? co_await send_file() : co_await send_buffers();
+    Result<std::size_t> sent = make_error_code(errc::connection_closed);
+    if (write_queue_.front().file.size > 0) {
+      sent = co_await send_file();
+    } else {
+      sent = co_await send_buffers();
+    }
     writing_ = false;
     if (!sent) {
       close();
