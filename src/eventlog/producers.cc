@@ -86,9 +86,4 @@ size_t ProducerStates::expire(int64_t before_ms) {
       producers_, [before_ms](const auto& p) { return p.second.last_timestamp_ms < before_ms; });
 }
 
-size_t ProducerStates::size() const {
-  std::lock_guard lock(mutex_);
-  return producers_.size();
-}
-
 }  // namespace depot::eventlog

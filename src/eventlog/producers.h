@@ -73,7 +73,6 @@ class ProducerStates {
   static constexpr int64_t kExpirationMs = 24LL * 3600 * 1000;
   // Forgets the producers whose last batch is older than `before_ms`; returns how many.
   size_t expire(int64_t before_ms);
-  size_t size() const;
 
  private:
   struct Producer {

@@ -114,6 +114,17 @@ int64_t now_ms() {
   return storage::system_clock_ms();
 }
 
+// Whether a ListOffsets request asks where a time is (a timestamp, or the max timestamp) rather
+// than for the log's ends.
+bool looks_up_by_time(const ListOffsetsRequest& request) {
+  for (const ListOffsetsTopic& topic : request.topics) {
+    for (const ListOffsetsPartition& p : topic.partitions) {
+      if (p.timestamp >= 0 || p.timestamp == kMaxTimestamp) return true;
+    }
+  }
+  return false;
+}
+
 // Names an admin request gives more than once. Kafka acts on none of those entries: each name is
 // answered once, with INVALID_REQUEST.
 template <class Items, class NameOf>
@@ -343,14 +354,7 @@ awaitable<Answer> Session::answer(const ParsedRequest& request) {
     case ApiKey::list_offsets:
       if (auto m = parse<ListOffsetsRequest>(request, "ListOffsets")) {
         // Looking up by time reads batch headers from segment files: off the I/O thread.
-        const bool by_time =
-            std::any_of(m->topics.begin(), m->topics.end(), [](const ListOffsetsTopic& topic) {
-              return std::any_of(topic.partitions.begin(), topic.partitions.end(),
-                                 [](const ListOffsetsPartition& p) {
-                                   return p.timestamp >= 0 || p.timestamp == kMaxTimestamp;
-                                 });
-            });
-        if (!by_time) co_return list_offsets(h, *m);
+        if (!looks_up_by_time(*m)) co_return list_offsets(h, *m);
         co_await asio::post(service_.cpu_executor(), asio::use_awaitable);
         Answer answer = list_offsets(h, *m);
         co_await asio::post(conn_.executor(), asio::use_awaitable);
