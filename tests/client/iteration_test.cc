@@ -384,6 +384,16 @@ class ExampleWorker {
     }
     std::fclose(err_);
   }
+  // Waits until the worker has installed its signal handlers (it says "worker started" after), so
+  // that a SIGTERM tests the worker's shutdown and not how fast a sanitized binary loads.
+  bool wait_until_started() const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (err().find("worker started") == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
   // SIGTERM, then the exit code.
   int terminate() {
     ::kill(pid_, SIGTERM);
@@ -393,11 +403,13 @@ class ExampleWorker {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   std::string err() const {
+    // pread: the child writes through the same open file, so moving its offset would overwrite.
     std::string text;
-    std::rewind(err_);
     char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, err_))
-      text.append(buffer, n);
+    ssize_t n = 0;
+    while ((n = ::pread(::fileno(err_), buffer, sizeof buffer, static_cast<off_t>(text.size()))) >
+           0)
+      text.append(buffer, static_cast<size_t>(n));
     return text;
   }
 
@@ -434,6 +446,7 @@ TEST_F(IterationCsvImport, SigtermAtRandomPointsNeitherLosesNorSkipsARow) {
     ASSERT_LT(rounds, 200) << "the import never finished:\n" << log;
     ExampleWorker worker(tool(server.url(), {"work", "--item-delay-us", "20", "--checkpoint-items",
                                              "250", "--exit-when-done"}));
+    ASSERT_TRUE(worker.wait_until_started()) << worker.err();
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + random() % 120));
     EXPECT_EQ(worker.terminate(), 0) << worker.err();
     std::string err = worker.err();
