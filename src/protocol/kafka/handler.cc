@@ -125,24 +125,32 @@ bool looks_up_by_time(const ListOffsetsRequest& request) {
   return false;
 }
 
-// Names an admin request gives more than once. Kafka acts on none of those entries: each name is
-// answered once, with INVALID_REQUEST.
-template <class Items, class NameOf>
-std::set<std::string> repeated_names(const Items& items, NameOf name_of) {
-  std::set<std::string> seen;
-  std::set<std::string> repeated;
-  for (const auto& item : items) {
-    std::string name = name_of(item);
-    if (!seen.insert(name).second) repeated.insert(std::move(name));
-  }
-  return repeated;
-}
+// Names an admin request gives more than once. Kafka acts on none of those entries: each such name
+// is answered once, with INVALID_REQUEST, and its other entries are left out of the response.
+class RepeatedNames {
+ public:
+  enum class Verdict { act, refuse, skip };
 
-// Whether `name`, repeated in the request, was already answered (then its entry is skipped);
-// notes it as answered.
-bool answered_before(std::set<std::string>& answered, const std::string& name) {
-  return !answered.insert(name).second;
-}
+  template <class Items, class NameOf>
+  RepeatedNames(const Items& items, NameOf name_of) {
+    std::set<std::string> seen;
+    for (const auto& item : items) {
+      std::string name = name_of(item);
+      if (!seen.insert(name).second) repeated_.insert(std::move(name));
+    }
+  }
+  // What to do with the entry named `name`: refuse its first entry, skip the ones after.
+  Verdict verdict(const std::string& name) {
+    if (!repeated_.contains(name)) return Verdict::act;
+    return answered_.insert(name).second ? Verdict::refuse : Verdict::skip;
+  }
+  // One of the repeated names (the least), or nullptr when no name is repeated.
+  const std::string* first() const { return repeated_.empty() ? nullptr : &*repeated_.begin(); }
+
+ private:
+  std::set<std::string> repeated_;
+  std::set<std::string> answered_;
+};
 
 int16_t append_error_code(eventlog::AppendError error) {
   using eventlog::AppendError;
@@ -1107,18 +1115,17 @@ Answer Session::create_topics(const RequestHeader& h, const CreateTopicsRequest&
   CreateTopicsResponse response;
   eventlog::TopicStore& topics = service_.topics();
   const int32_t node = service_.options().node_id;
-  const auto repeated =
-      repeated_names(request.topics, [](const CreatableTopic& t) { return t.name; });
-  std::set<std::string> answered;
+  RepeatedNames names(request.topics, [](const CreatableTopic& t) { return t.name; });
   for (const CreatableTopic& wanted : request.topics) {
-    if (repeated.contains(wanted.name) && answered_before(answered, wanted.name)) continue;
+    const auto verdict = names.verdict(wanted.name);
+    if (verdict == RepeatedNames::Verdict::skip) continue;
     CreatableTopicResult& result = response.topics.emplace_back();
     result.name = wanted.name;
     auto fail = [&result](int16_t code, std::string message) {
       result.error_code = code;
       result.error_message = std::move(message);
     };
-    if (repeated.contains(wanted.name)) {
+    if (verdict == RepeatedNames::Verdict::refuse) {
       fail(kInvalidRequest, "the request names topic '" + wanted.name + "' more than once");
       continue;
     }
@@ -1188,14 +1195,14 @@ Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest&
                   : "id " + std::string(reinterpret_cast<const char*>(t.topic_id.data()),
                                         t.topic_id.size());
   };
-  const auto repeated = repeated_names(request.topics, key);
-  std::set<std::string> answered;
+  RepeatedNames names(request.topics, key);
   for (const DeleteTopicState& wanted : request.topics) {
-    if (repeated.contains(key(wanted)) && answered_before(answered, key(wanted))) continue;
+    const auto verdict = names.verdict(key(wanted));
+    if (verdict == RepeatedNames::Verdict::skip) continue;
     DeletableTopicResult& result = response.responses.emplace_back();
     result.name = wanted.name;
     result.topic_id = wanted.topic_id;
-    if (repeated.contains(key(wanted))) {
+    if (verdict == RepeatedNames::Verdict::refuse) {
       result.error_code = kInvalidRequest;
       result.error_message = "the request names this topic more than once";
       continue;
@@ -1232,14 +1239,13 @@ Answer Session::delete_topics(const RequestHeader& h, const DeleteTopicsRequest&
 Answer Session::create_partitions(const RequestHeader& h, const CreatePartitionsRequest& request) {
   CreatePartitionsResponse response;
   eventlog::TopicStore& topics = service_.topics();
-  const auto repeated =
-      repeated_names(request.topics, [](const CreatePartitionsTopic& t) { return t.name; });
-  std::set<std::string> answered;
+  RepeatedNames names(request.topics, [](const CreatePartitionsTopic& t) { return t.name; });
   for (const CreatePartitionsTopic& wanted : request.topics) {
-    if (repeated.contains(wanted.name) && answered_before(answered, wanted.name)) continue;
+    const auto verdict = names.verdict(wanted.name);
+    if (verdict == RepeatedNames::Verdict::skip) continue;
     ResourceResult& result = response.results.emplace_back();
     result.resource_name = wanted.name;
-    if (repeated.contains(wanted.name)) {
+    if (verdict == RepeatedNames::Verdict::refuse) {
       result.error_code = kInvalidRequest;
       result.error_message = "the request names topic '" + wanted.name + "' more than once";
       continue;
@@ -1352,23 +1358,22 @@ Answer Session::alter_configs(const RequestHeader& h,
   auto key = [](const AlterConfigsResource& r) {
     return std::to_string(r.resource_type) + ":" + r.resource_name;
   };
-  const auto repeated = repeated_names(request.resources, key);
-  std::set<std::string> answered;
+  RepeatedNames names(request.resources, key);
   for (const AlterConfigsResource& resource : request.resources) {
-    if (repeated.contains(key(resource)) && answered_before(answered, key(resource))) continue;
+    const auto verdict = names.verdict(key(resource));
+    if (verdict == RepeatedNames::Verdict::skip) continue;
     ResourceResult& result = response.responses.emplace_back();
     result.resource_type = resource.resource_type;
     result.resource_name = resource.resource_name;
-    if (repeated.contains(key(resource))) {
+    if (verdict == RepeatedNames::Verdict::refuse) {
       result.error_code = kInvalidRequest;
       result.error_message = "the request names '" + resource.resource_name + "' more than once";
       continue;
     }
-    if (auto names =
-            repeated_names(resource.configs, [](const AlterableConfig& c) { return c.name; });
-        !names.empty()) {
+    const RepeatedNames settings(resource.configs, [](const AlterableConfig& c) { return c.name; });
+    if (const std::string* setting = settings.first()) {
       result.error_code = kInvalidRequest;
-      result.error_message = "the request sets '" + *names.begin() + "' more than once";
+      result.error_message = "the request sets '" + *setting + "' more than once";
       continue;
     }
     if (resource.resource_type != kResourceTopic) {
