@@ -87,6 +87,7 @@ server::StartupResult<void> install_faces(server::Server& server, server::ServeC
                              static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) * 2 / 5;
     }
     options.disk_free_limit = config.amqp_disk_free_limit;
+    options.delivery_coalescing = config.amqp_delivery_coalescing;
     options.data_dir = context.data_dir.path();
     const auto definitions_dir = context.data_dir.path() / "messaging" / "definitions";
     auto definitions = messaging::Definitions::open(definitions_dir, &context.sync);

@@ -20,6 +20,13 @@ class AsyncEvent {
     co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
   }
 
+  // wait(), for at most until `deadline`. Other waiters may wake then too (they re-check).
+  boost::asio::awaitable<void> wait_until(boost::asio::steady_timer::time_point deadline) {
+    timer_.expires_at(deadline);
+    co_await wait();
+    timer_.expires_at(boost::asio::steady_timer::time_point::max());
+  }
+
   void notify_all() { timer_.cancel(); }
 
  private:

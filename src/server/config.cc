@@ -182,7 +182,7 @@ constexpr std::string_view kListenAccepted =
 constexpr std::string_view kDurationAccepted = "a duration with a unit: ms, s, m or h (e.g. 10s)";
 
 // "config" comes first: load_config reads it before the others.
-const std::array<Setting, 22> all_settings = {{
+const std::array<Setting, 23> all_settings = {{
     {"config", "--config", "DEPOT_CONFIG", "", TomlKind::text, "FILE",
      "TOML file with settings (keys listed below; durations as *_ms integers)",
      "a path to a readable TOML file", apply_config_file,
@@ -275,6 +275,13 @@ const std::array<Setting, 22> all_settings = {{
      "a byte count, optionally with K/KiB, M/MiB, G/GiB or T/TiB (e.g. 1GiB)",
      apply_amqp_disk_free_limit,
      [](const ServerConfig& c) { return format_size(c.amqp_disk_free_limit); }},
+    {"amqp_delivery_coalescing", "--amqp-delivery-coalescing", "DEPOT_AMQP_DELIVERY_COALESCING",
+     "amqp_delivery_coalescing_ms", TomlKind::milliseconds, "DURATION",
+     "A consumer that is receiving a stream of messages gets them in one write per this long "
+     "(fewer, larger writes: each costs the consumer a wake-up); an idle consumer's first "
+     "delivery and publisher confirms are never held back; 0 writes every delivery at once",
+     kDurationAccepted, apply_duration<&ServerConfig::amqp_delivery_coalescing>,
+     show_duration<&ServerConfig::amqp_delivery_coalescing>},
     {"kafka_users", "--kafka-users", "DEPOT_KAFKA_USERS", "kafka_users", TomlKind::text,
      "NAME:PASSWORD,...",
      "Kafka users and their passwords: when set, clients must authenticate with SASL PLAIN or "

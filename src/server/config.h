@@ -60,6 +60,7 @@ struct ServerConfig {
   // publishing connections are blocked (connection.blocked) until it clears. 0: 40% of RAM.
   uint64_t amqp_memory_limit = 0;
   uint64_t amqp_disk_free_limit = 50ull << 20;
+  std::chrono::milliseconds amqp_delivery_coalescing{1};
   // Kafka SASL users (PLAIN and SCRAM-SHA-256); none: clients connect without authenticating.
   std::map<std::string, std::string> kafka_users;
   int32_t kafka_partitions = 1;          // Kafka's num.partitions, for topics made on first use

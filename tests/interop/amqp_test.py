@@ -677,6 +677,96 @@ class MessagingTest(PikaTestCase):
         self.assertTrue(cancelled[0].startswith("ctag"))  # pika names its own consumers
 
 
+class DeliveryCoalescingTest(PikaTestCase):
+    """--amqp-delivery-coalescing: deliveries to a connection that got some less than the interval
+    ago wait for the rest of it and go out together; the first after a pause is not held, and a
+    settled publisher confirm ends a hold. The interval is long so that held and not held differ
+    by far more than scheduling noise."""
+    depot_args = ("--amqp-delivery-coalescing", "1s")
+
+    def setUp(self):
+        super().setUp()
+        self.arrivals = []
+        self.channel.queue_declare("c-stream")
+        self.channel.basic_consume(
+            "c-stream", lambda c, m, p, b: self.arrivals.append((b, time.monotonic())),
+            auto_ack=True)
+        self.publisher = pika.BlockingConnection(self.depot.params())
+        self.confirmed = self.publisher.channel()
+        self.confirmed.confirm_delivery()
+
+    def tearDown(self):
+        self.publisher.close()
+        super().tearDown()
+
+    def publish(self, channel, body, queue="c-stream"):
+        """Publishes with confirms; returns when it was sent and how long the confirm took."""
+        sent = time.monotonic()
+        channel.basic_publish("", queue, body)
+        return sent, time.monotonic() - sent
+
+    def wait_for(self, count):
+        deadline = time.monotonic() + 10
+        while len(self.arrivals) < count and time.monotonic() < deadline:
+            self.connection.process_data_events(time_limit=0.01)
+        self.assertEqual(len(self.arrivals), count)
+
+    def test_a_stream_is_delivered_in_one_write_per_interval(self):
+        sent, confirm_took = self.publish(self.confirmed, b"first")
+        self.wait_for(1)
+        self.assertLess(self.arrivals[0][1] - sent, 0.5)  # after a pause: at once
+        self.assertLess(confirm_took, 0.5)
+        for i in range(5):
+            _, confirm_took = self.publish(self.confirmed, f"held-{i}".encode())
+            self.assertLess(confirm_took, 0.5)  # the publisher's confirms are never held
+        self.wait_for(6)
+        held = [at for _, at in self.arrivals[1:]]
+        self.assertGreaterEqual(held[0] - self.arrivals[0][1], 0.8)
+        self.assertLess(max(held) - min(held), 0.2)  # together
+        self.assertEqual([body for body, _ in self.arrivals],
+                         [b"first"] + [f"held-{i}".encode() for i in range(5)])
+        time.sleep(1.2)
+        sent, _ = self.publish(self.confirmed, b"after a pause")
+        self.wait_for(7)
+        self.assertLess(self.arrivals[6][1] - sent, 0.5)
+
+    def test_a_confirm_for_the_consuming_connection_ends_its_hold(self):
+        self.publish(self.confirmed, b"first")
+        self.wait_for(1)
+        self.publish(self.confirmed, b"held")  # held on the consuming connection
+        # The consuming connection publishes with confirms itself: the confirm does not wait for
+        # the interval, and the held delivery goes out with it.
+        own = self.connection.channel()
+        own.confirm_delivery()
+        own.queue_declare("c-other")
+        _, confirm_took = self.publish(own, b"mine", queue="c-other")
+        self.assertLess(confirm_took, 0.5)
+        self.wait_for(2)
+        self.assertLess(self.arrivals[1][1] - self.arrivals[0][1], 0.8)
+
+    def test_a_reply_does_not_overtake_held_deliveries(self):
+        self.channel.queue_declare("c-raw")
+        with socket.create_connection(("127.0.0.1", self.depot.port), timeout=5) as s:
+            handshake(s, heartbeat=0)
+            s.sendall(frame(1, 1, struct.pack(">HH", 20, 10) + b"\0"))  # channel.open
+            read_frame(s)
+            s.sendall(frame(1, 1, struct.pack(">HHH", 60, 20, 0) + shortstr(b"c-raw")
+                            + shortstr(b"raw") + b"\x02" + struct.pack(">I", 0)))  # no-ack
+            self.assertEqual(struct.unpack(">HH", read_frame(s)[2][:4]), (60, 21))
+            self.publish(self.confirmed, b"first", queue="c-raw")
+            self.assertEqual([read_frame(s)[0] for _ in range(3)], [1, 2, 3])
+            for i in range(3):
+                self.publish(self.confirmed, f"held-{i}".encode(), queue="c-raw")
+            # basic.cancel while those are held: as RabbitMQ does, the deliveries queued before
+            # it come first, then cancel-ok, so none arrives for a cancelled consumer.
+            s.sendall(frame(1, 1, struct.pack(">HH", 60, 30) + shortstr(b"raw") + b"\0"))
+            frames = [read_frame(s) for _ in range(10)]
+        methods = [struct.unpack(">HH", payload[:4]) for kind, _, payload in frames if kind == 1]
+        self.assertEqual(methods, [(60, 60)] * 3 + [(60, 31)])
+        self.assertEqual([payload for kind, _, payload in frames if kind == 3],
+                         [b"held-0", b"held-1", b"held-2"])
+
+
 class MessageDurabilityTest(unittest.TestCase):
     """Persistent messages in durable queues survive a restart and a SIGKILL; others do not."""
 

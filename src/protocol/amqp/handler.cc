@@ -137,6 +137,91 @@ void append_content(Bytes& out, uint16_t channel, const Method& method,
   }
 }
 
+// Publisher confirms that are settled, in order, as few frames as possible: a run of acks is
+// one basic.ack with multiple set.
+void take_confirms(SessionShared& shared, std::vector<std::pair<uint16_t, Method>>& out) {
+  for (auto& [epoch, track] : shared.confirms) {
+    while (!track.states.empty() && track.states.front() != Confirm::pending) {
+      if (track.states.front() == Confirm::nack) {
+        out.emplace_back(track.channel, BasicNack{{}, track.base, false, false});
+        track.states.pop_front();
+        ++track.base;
+        continue;
+      }
+      size_t run = 0;
+      while (run < track.states.size() && track.states[run] == Confirm::ack)
+        ++run;
+      out.emplace_back(track.channel, BasicAck{{}, track.base + run - 1, run > 1});
+      track.states.erase(track.states.begin(), track.states.begin() + static_cast<long>(run));
+      track.base += run;
+    }
+  }
+}
+
+// What the writer sends next: settled publisher confirms, then deliveries and consumer
+// cancellations of channels still open.
+struct Pending {
+  std::vector<std::pair<uint16_t, Method>> confirms;
+  std::vector<Outgoing> items;
+  bool empty() const { return confirms.empty() && items.empty(); }
+  void clear() {
+    confirms.clear();
+    items.clear();
+  }
+};
+
+// Moves what is settled and up to `max_items` items (or `max_bytes` of bodies) from `shared` to
+// `out`. With the service's mutex held.
+void take_pending(SessionShared& shared, Pending& out, size_t max_items, uint64_t max_bytes) {
+  take_confirms(shared, out.confirms);
+  uint64_t bytes = 0;
+  while (!shared.outgoing.empty() && out.items.size() < max_items && bytes < max_bytes) {
+    Outgoing& item = shared.outgoing.front();
+    if (shared.open_epochs.contains(item.epoch)) {
+      bytes += item.message.body_size;
+      out.items.push_back(std::move(item));
+    }
+    shared.outgoing.pop_front();
+  }
+}
+
+// The frames of `pending`; bodies come from the store (without the service's mutex).
+void append_pending(Bytes& frames, const Pending& pending, messaging::VirtualHost& vhost,
+                    uint32_t frame_max, std::string_view connection) {
+  for (const auto& [channel, method] : pending.confirms)
+    append_method(frames, channel, method);
+  for (const Outgoing& item : pending.items) {
+    if (item.kind == Outgoing::Kind::cancel) {
+      append_method(frames, item.channel, BasicCancel{{}, item.consumer_tag, true});
+      continue;
+    }
+    auto body = vhost.body_of(item.message);
+    if (!body) {
+      // Left unacked: it returns to its queue when the channel closes.
+      spdlog::error("{}: cannot read a message from the store: {}", connection,
+                    body.error().message());
+      continue;
+    }
+    const messaging::Message& message = *body.value();
+    append_content(frames, item.channel,
+                   BasicDeliver{{},
+                                item.consumer_tag,
+                                item.delivery_tag,
+                                item.message.redelivered,
+                                message.exchange,
+                                message.routing_key},
+                   message, frame_max);
+  }
+}
+
+// Whether a publisher confirm is ready to go out. With the service's mutex held.
+bool confirms_settled(const SessionShared& shared) {
+  return std::any_of(shared.confirms.begin(), shared.confirms.end(), [](const auto& entry) {
+    const auto& states = entry.second.states;
+    return !states.empty() && states.front() != Confirm::pending;
+  });
+}
+
 // Deliveries waiting for the socket, per connection, before consumers stop taking more.
 constexpr size_t kMaxBacklog = 2000;
 // What the writer encodes per write: enough to amortise the write, bounded for large messages.
@@ -335,8 +420,22 @@ awaitable<bool> Session::flush() {
                     written.error().message());
     }
   }
+  // Deliveries and confirms the writer has not sent yet go first: a reply such as
+  // basic.cancel-ok must not overtake the deliveries queued before it.
+  Pending pending;
+  if (vhost_) {
+    std::lock_guard lock(service_->mutex());
+    take_pending(*shared_, pending, SIZE_MAX, UINT64_MAX);
+  }
   Bytes frames;
-  frames.swap(out_);
+  if (pending.empty()) {
+    frames.swap(out_);
+  } else {
+    append_pending(frames, pending, *vhost_, frame_max_, conn_.name());
+    frames.insert(frames.end(), out_.begin(), out_.end());
+    out_.clear();
+    shared_->wake_event.notify_all();  // the writer offers its queues again if they waited
+  }
   liveness_->last_sent = Clock::now();
   co_return static_cast<bool>(co_await conn_.write(std::move(frames)));
 }
@@ -746,96 +845,62 @@ void Session::queue_content(uint16_t channel, const Method& method,
   append_content(out_, channel, method, message, frame_max_);
 }
 
-// Publisher confirms that are settled, in order, as few frames as possible: a run of acks is
-// one basic.ack with multiple set.
-void take_confirms(SessionShared& shared, std::vector<std::pair<uint16_t, Method>>& out) {
-  for (auto& [epoch, track] : shared.confirms) {
-    while (!track.states.empty() && track.states.front() != Confirm::pending) {
-      if (track.states.front() == Confirm::nack) {
-        out.emplace_back(track.channel, BasicNack{{}, track.base, false, false});
-        track.states.pop_front();
-        ++track.base;
-        continue;
-      }
-      size_t run = 0;
-      while (run < track.states.size() && track.states[run] == Confirm::ack)
-        ++run;
-      out.emplace_back(track.channel, BasicAck{{}, track.base + run - 1, run > 1});
-      track.states.erase(track.states.begin(), track.states.begin() + static_cast<long>(run));
-      track.base += run;
-    }
-  }
-}
-
+// The writer sends what the connection's channels have queued: settled publisher confirms,
+// deliveries and consumer cancellations. Deliveries to a connection that is receiving a stream
+// are coalesced: each write wakes the consumer, and on loopback and virtual machines that wake-up
+// costs more than the bytes (BENCHMARKS.md), so while deliveries follow each other closer than
+// `delivery_coalescing` they go out once per that interval, in one write. The first delivery
+// after a pause goes out at once, and settled confirms end any wait: a publisher waiting for its
+// batch's confirm is idle, and holding the confirm back would stall it.
 void Session::start_writer() {
   auto keep = conn_.shared_from_this();
   asio::co_spawn(
       conn_.executor(),
       [keep, shared = shared_, service = service_, vhost = vhost_, liveness = liveness_,
        frame_max = frame_max_]() -> awaitable<void> {
-        std::vector<Outgoing> batch;
-        std::vector<std::pair<uint16_t, Method>> confirms;
+        Pending pending;
         std::vector<std::shared_ptr<messaging::MessageQueue>> offer_again;
         Bytes frames;
+        const auto coalescing = service->options().delivery_coalescing;
+        Clock::time_point last_delivery_write;
         for (;;) {
-          batch.clear();
-          confirms.clear();
+          pending.clear();
           offer_again.clear();
           {
             std::lock_guard lock(service->mutex());
             shared->wake_posted = false;
             if (shared->done || keep->closed()) break;
-            take_confirms(*shared, confirms);
-            uint64_t batch_bytes = 0;
-            while (!shared->outgoing.empty() && batch.size() < kWriteBatch &&
-                   batch_bytes < kWriteBatchBytes) {
-              Outgoing& item = shared->outgoing.front();
-              if (shared->open_epochs.contains(item.epoch)) {
-                batch_bytes += item.message.body_size;
-                batch.push_back(std::move(item));
-              }
-              shared->outgoing.pop_front();
-            }
+            take_pending(*shared, pending, kWriteBatch, kWriteBatchBytes);
             if (shared->backlog_full && shared->outgoing.size() < kMaxBacklog / 2) {
               shared->backlog_full = false;
               for (const auto& [consumer, queue] : shared->consumed)
                 offer_again.push_back(queue);
             }
           }
-          if (batch.empty() && confirms.empty() && offer_again.empty()) {
+          if (pending.empty() && offer_again.empty()) {
             co_await shared->wake_event.wait();
+            // Hold deliveries for the rest of the interval. More deliveries do not wake the
+            // writer meanwhile (wake_posted stays set); a settled confirm or the end does.
+            const auto hold_until = last_delivery_write + coalescing;
+            bool held = false;
+            while (Clock::now() < hold_until) {
+              {
+                std::lock_guard lock(service->mutex());
+                if (shared->done || confirms_settled(*shared)) break;
+              }
+              held = true;
+              co_await shared->wake_event.wait_until(hold_until);
+            }
             // Let the handlers already waiting run first (other connections' publishes): what
             // they deliver here goes out in the same write instead of one write per message.
-            co_await asio::post(keep->executor(), asio::use_awaitable);
+            if (!held) co_await asio::post(keep->executor(), asio::use_awaitable);
             continue;
           }
           frames.clear();
-          for (const auto& [channel, method] : confirms)
-            append_method(frames, channel, method);
-          for (Outgoing& item : batch) {
-            if (item.kind == Outgoing::Kind::cancel) {
-              append_method(frames, item.channel, BasicCancel{{}, item.consumer_tag, true});
-              continue;
-            }
-            auto body = vhost->body_of(item.message);
-            if (!body) {
-              // Left unacked: it returns to its queue when the channel closes.
-              spdlog::error("{}: cannot read a message from the store: {}", keep->name(),
-                            body.error().message());
-              continue;
-            }
-            const messaging::Message& message = *body.value();
-            append_content(frames, item.channel,
-                           BasicDeliver{{},
-                                        item.consumer_tag,
-                                        item.delivery_tag,
-                                        item.message.redelivered,
-                                        message.exchange,
-                                        message.routing_key},
-                           message, frame_max);
-          }
+          append_pending(frames, pending, *vhost, frame_max, keep->name());
           if (!frames.empty()) {
             liveness->last_sent = Clock::now();
+            if (!pending.items.empty()) last_delivery_write = liveness->last_sent;
             if (!co_await keep->write(std::move(frames))) break;
             frames = Bytes();  // handed over: start a new one
           }
@@ -860,7 +925,9 @@ void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
   if (track.states.empty()) track.base = seq;
   track.states.push_back(wait_for >= 0 ? Confirm::pending : state);
   if (wait_for < 0) {
-    wake_writer();
+    // Directly, not through wake_writer(): this runs on the session's strand, and the writer
+    // may be holding deliveries with wake_posted set.
+    shared_->wake_event.notify_all();
     return;
   }
   service_->store()->when_durable(

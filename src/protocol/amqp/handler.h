@@ -4,6 +4,7 @@
 // messages: publish (mandatory, basic.return), consume / deliver / get, qos, ack / nack / reject /
 // recover, publisher confirms and transactions, over messaging::VirtualHost. Errors close the
 // channel (403, 404, 405, 406) or the connection (5xx) with RabbitMQ's reply codes and texts.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -41,6 +42,9 @@ struct AmqpOptions {
   // disk_free_limit, connections that publish are blocked.
   uint64_t memory_limit = 0;
   uint64_t disk_free_limit = 50ULL << 20;
+  // Deliveries to a connection that received deliveries less than this long ago wait until this
+  // long has passed, to go out in one write (0: each batch at once). See Session::start_writer.
+  std::chrono::milliseconds delivery_coalescing{1};
   std::filesystem::path data_dir;
 };
 
