@@ -110,6 +110,7 @@ struct SessionShared {
   std::map<messaging::Consumer*, std::shared_ptr<messaging::MessageQueue>> consumed;
   bool backlog_full = false;
   bool wake_posted = false;
+  bool holding = false;  // the writer holds deliveries (start_writer); a settled confirm wakes it
   bool done = false;
   server::AsyncEvent wake_event;  // on the connection's strand
 };
@@ -886,10 +887,15 @@ void Session::start_writer() {
             while (Clock::now() < hold_until) {
               {
                 std::lock_guard lock(service->mutex());
-                if (shared->done || confirms_settled(*shared)) break;
+                shared->holding = !shared->done && !confirms_settled(*shared);
+                if (!shared->holding) break;
               }
               held = true;
               co_await shared->wake_event.wait_until(hold_until);
+            }
+            if (held) {
+              std::lock_guard lock(service->mutex());
+              shared->holding = false;
             }
             // Let the handlers already waiting run first (other connections' publishes): what
             // they deliver here goes out in the same write instead of one write per message.
@@ -925,9 +931,12 @@ void Session::track_confirm(Channel& channel, Confirm state, int64_t wait_for) {
   if (track.states.empty()) track.base = seq;
   track.states.push_back(wait_for >= 0 ? Confirm::pending : state);
   if (wait_for < 0) {
-    // Directly, not through wake_writer(): this runs on the session's strand, and the writer
-    // may be holding deliveries with wake_posted set.
-    shared_->wake_event.notify_all();
+    // A holding writer has wake_posted set: wake it directly (this is the session's strand).
+    if (shared_->holding) {
+      shared_->wake_event.notify_all();
+    } else {
+      wake_writer();
+    }
     return;
   }
   service_->store()->when_durable(
