@@ -30,7 +30,7 @@ constexpr std::size_t kInitialReadBuffer = 4096;
 constexpr std::size_t kKeepReadBuffer = 64 * 1024;
 // Buffers per gathered write: enough to send many small replies in one system call.
 constexpr std::size_t kMaxGather = 64;
-// How long linger_close() waits for the peer to finish sending after our last reply.
+// How long linger_close() and wait_for_peer_close() wait for the peer to finish sending and close.
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr std::chrono::minutes kDefaultIdleTimeout{5};
 
@@ -291,17 +291,27 @@ asio::awaitable<void> Connection::linger_close() {
     co_return;
   }
   socket_.shutdown(tcp::socket::shutdown_send, ec);
+  co_await discard_until_peer_closes();
+  close();
+}
+
+asio::awaitable<void> Connection::wait_for_peer_close() {
+  if (closed_) co_return;
+  co_await discard_until_peer_closes();
+}
+
+asio::awaitable<void> Connection::discard_until_peer_closes() {
   asio::steady_timer timer(executor_, kLingerTimeout);
   timer.async_wait([self = shared_from_this()](const boost::system::error_code& waited) {
     if (!waited) self->close();
   });
+  boost::system::error_code ec;
   std::array<std::byte, 4096> scratch;
   while (!closed_ && !ec) {
     co_await socket_.async_read_some(asio::buffer(scratch),
                                      asio::redirect_error(asio::use_awaitable, ec));
   }
   timer.cancel();
-  close();
 }
 
 asio::awaitable<void> Connection::run(ProtocolHandler& handler) {

@@ -80,6 +80,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed() const { return closed_; }
   // Closes the socket now; pending and later reads and writes fail with connection_closed.
   void close();
+  // Discards what the peer sends until it closes its end (bounded in time; then the socket is
+  // closed): for protocols where our last reply tells the peer to close first (AMQP's close-ok).
+  // Closing ourselves while it still writes would reset the connection under its last frames.
+  boost::asio::awaitable<void> wait_for_peer_close();
 
   const std::string& face() const { return face_; }
   uint64_t id() const { return id_; }
@@ -114,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // the peer sends until it closes too (bounded in time): closing with unread input sends a reset,
   // which can destroy our last reply (say, "request too large") before the peer reads it.
   boost::asio::awaitable<void> linger_close();
+  boost::asio::awaitable<void> discard_until_peer_closes();
   std::error_code read_error(const boost::system::error_code& ec) const;
   void shutdown_receive();
   bool make_read_room();

@@ -42,6 +42,14 @@ std::string format_endpoint(const boost::asio::ip::tcp::endpoint& endpoint) {
   return Endpoint{endpoint.address().to_string(), endpoint.port()}.to_string();
 }
 
+bool is_loopback(const boost::asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+        .is_loopback();
+  }
+  return address.is_loopback();
+}
+
 ParseResult<Endpoint> parse_endpoint(std::string_view text) {
   if (text.empty()) return std::string("the address is empty");
   std::string_view host;

@@ -25,4 +25,8 @@ ParseResult<Endpoint> parse_endpoint(std::string_view text);
 // A socket address as HOST:PORT, bracketing IPv6.
 std::string format_endpoint(const boost::asio::ip::tcp::endpoint& endpoint);
 
+// 127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address (::ffff:127.0.0.1), which is how an
+// IPv4 client appears on a dual-stack socket listening on [::].
+bool is_loopback(const boost::asio::ip::address& address);
+
 }  // namespace depot::server

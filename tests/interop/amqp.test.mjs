@@ -6,6 +6,16 @@ import amqp from "amqplib";
 
 import { startDepot } from "./depot.mjs";
 
+// `promise`, or a rejection naming `what` after `ms`: amqplib waits for some replies without a
+// timeout of its own.
+async function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 // The next `count` messages a consumer on `queue` gets, acked unless `noAck`; then it cancels.
 async function take(channel, queue, count, { noAck = false } = {}) {
   const got = [];
@@ -22,11 +32,7 @@ async function take(channel, queue, count, { noAck = false } = {}) {
     },
     { noAck },
   );
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`only ${got.length} of ${count} arrived`)), 5000);
-  });
-  await Promise.race([all, timeout]).finally(() => clearTimeout(timer));
+  await within(all, 5000, `only ${got.length} of ${count} arrived`);
   await channel.cancel(consumerTag);
   return got;
 }
@@ -149,6 +155,56 @@ describe("amqplib against depot", () => {
     const other = await connection.createChannel();
     await other.assertQueue("js-still-works");
     await other.close();
+  });
+
+  test("connection.update-secret is answered and the connection goes on", async () => {
+    // RabbitMQ's extension for refreshing expiring credentials (amqplib's own suite uses it).
+    await within(
+      connection.updateSecret(Buffer.from("a refreshed secret"), "token refresh"),
+      5000,
+      "no connection.update-secret-ok",
+    );
+    const ch = await connection.createChannel();
+    await ch.assertQueue("js-after-update-secret");
+    ch.sendToQueue("js-after-update-secret", Buffer.from("still here"));
+    const got = await take(ch, "js-after-update-secret", 1);
+    assert.equal(got[0].content.toString(), "still here");
+    await ch.close();
+  });
+
+  test("queue.delete-ok comes before the consumer's cancellation", async () => {
+    // As RabbitMQ orders them; a client that closes the channel on the cancel (as amqplib's own
+    // suite does) would otherwise lose the reply. The queue is durable, so the reply waits for
+    // the deletion to be on disk first.
+    const ch = await connection.createChannel();
+    await ch.assertQueue("js-deleted-under-consumer", { durable: true });
+    const events = [];
+    const cancelled = new Promise((resolve) => {
+      ch.consume("js-deleted-under-consumer", (message) => {
+        if (message === null) {
+          events.push("cancelled");
+          resolve();
+        }
+      });
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const deleted = ch.deleteQueue("js-deleted-under-consumer").then(() => events.push("delete-ok"));
+    await within(Promise.all([deleted, cancelled]), 5000, "no delete-ok or no cancellation");
+    assert.deepEqual(events, ["delete-ok", "cancelled"]);
+    await ch.close();
+  });
+
+  test("closing with publishes still queued gets close-ok, not a reset", async () => {
+    // amqplib writes frames it had queued after its connection.close; depot waits for the
+    // client to close the socket (as close-ok asks) instead of resetting it under them.
+    const own = await amqp.connect(depot.amqpUrl);
+    const errors = [];
+    own.on("error", (error) => errors.push(error.message));
+    const ch = await own.createChannel();
+    const { queue } = await ch.assertQueue("", { exclusive: true });
+    while (ch.sendToQueue(queue, Buffer.from("until the channel pushes back"))) {}
+    await within(own.close(), 5000, "no connection.close-ok");
+    assert.deepEqual(errors, []);
   });
 });
 

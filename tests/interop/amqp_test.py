@@ -18,8 +18,8 @@ from spawned_depot import SpawnedDepot
 
 
 class Depot(SpawnedDepot):
-    def __init__(self, extra=()):
-        super().__init__("amqp", extra)
+    def __init__(self, extra=(), listen_host="127.0.0.1"):
+        super().__init__("amqp", extra, listen_host)
 
     def params(self, **kwargs):
         return pika.ConnectionParameters(host="127.0.0.1", port=self.port, **kwargs)
@@ -765,6 +765,20 @@ class DeliveryCoalescingTest(PikaTestCase):
         self.assertEqual(methods, [(60, 60)] * 3 + [(60, 31)])
         self.assertEqual([payload for kind, _, payload in frames if kind == 3],
                          [b"held-0", b"held-1", b"held-2"])
+
+
+class DualStackTest(unittest.TestCase):
+    def test_guest_logs_in_over_ipv4_to_a_dual_stack_listener(self):
+        # On [::], a client of 127.0.0.1 arrives as ::ffff:127.0.0.1: still loopback, so guest
+        # may log in (as with RabbitMQ, which listens on [::] by default).
+        depot = Depot(listen_host="::")
+        try:
+            connection = pika.BlockingConnection(depot.params())
+            connection.channel().queue_declare("dual-stack")
+            connection.close()
+        finally:
+            output = depot.output()
+            self.assertEqual(depot.stop(), 0, output)
 
 
 class MessageDurabilityTest(unittest.TestCase):

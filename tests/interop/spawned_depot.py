@@ -18,8 +18,10 @@ def free_port():
 
 
 class SpawnedDepot:
-    def __init__(self, face, extra=()):
+    def __init__(self, face, extra=(), listen_host="127.0.0.1"):
         self.face = face
+        # The face's address; "::" listens dual-stack, and clients still come to 127.0.0.1.
+        self.listen = f"[{listen_host}]" if ":" in listen_host else listen_host
         self.dir = tempfile.mkdtemp(prefix=f"depot-{face}-")
         self.port = free_port()
         self.extra = list(extra)
@@ -30,7 +32,7 @@ class SpawnedDepot:
         listen = []
         for face in FACES:
             listen += [f"--{face}-listen",
-                       f"127.0.0.1:{self.port}" if face == self.face else "off"]
+                       f"{self.listen}:{self.port}" if face == self.face else "off"]
         self.process = subprocess.Popen(
             [DEPOT, "serve", "--data-dir", os.path.join(self.dir, "data"), *listen, *self.extra],
             stdout=self.log, stderr=subprocess.STDOUT,

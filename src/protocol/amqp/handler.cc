@@ -22,6 +22,7 @@
 #include "server/async_event.h"
 #include "server/connection.h"
 #include "server/durable_wait.h"
+#include "server/endpoint.h"
 
 namespace depot::amqp {
 namespace {
@@ -111,6 +112,8 @@ struct SessionShared {
   bool backlog_full = false;
   bool wake_posted = false;
   bool holding = false;  // the writer holds deliveries (start_writer); a settled confirm wakes it
+  // A method is being answered: consumer cancellations it causes (queue.delete) wait for its reply.
+  bool replying = false;
   bool done = false;
   server::AsyncEvent wake_event;  // on the connection's strand
 };
@@ -172,12 +175,15 @@ struct Pending {
 };
 
 // Moves what is settled and up to `max_items` items (or `max_bytes` of bodies) from `shared` to
-// `out`. With the service's mutex held.
-void take_pending(SessionShared& shared, Pending& out, size_t max_items, uint64_t max_bytes) {
+// `out`, stopping before a consumer cancellation when `deliveries_only`. With the service's mutex
+// held.
+void take_pending(SessionShared& shared, Pending& out, size_t max_items, uint64_t max_bytes,
+                  bool deliveries_only = false) {
   take_confirms(shared, out.confirms);
   uint64_t bytes = 0;
   while (!shared.outgoing.empty() && out.items.size() < max_items && bytes < max_bytes) {
     Outgoing& item = shared.outgoing.front();
+    if (deliveries_only && item.kind == Outgoing::Kind::cancel) break;
     if (shared.open_epochs.contains(item.epoch)) {
       bytes += item.message.body_size;
       out.items.push_back(std::move(item));
@@ -422,11 +428,13 @@ awaitable<bool> Session::flush() {
     }
   }
   // Deliveries and confirms the writer has not sent yet go first: a reply such as
-  // basic.cancel-ok must not overtake the deliveries queued before it.
+  // basic.cancel-ok must not overtake the deliveries queued before it. A consumer cancellation
+  // stays behind (the writer sends it next): queue.delete-ok comes before the basic.cancel the
+  // deletion caused, as RabbitMQ orders them.
   Pending pending;
   if (vhost_) {
     std::lock_guard lock(service_->mutex());
-    take_pending(*shared_, pending, SIZE_MAX, UINT64_MAX);
+    take_pending(*shared_, pending, SIZE_MAX, UINT64_MAX, /*deliveries_only=*/true);
   }
   Bytes frames;
   if (pending.empty()) {
@@ -552,7 +560,7 @@ awaitable<bool> Session::handshake() {
     co_await close_connection();
     co_return false;
   }
-  const bool loopback = conn_.remote().address().is_loopback();
+  const bool loopback = server::is_loopback(conn_.remote().address());
   if (!service_->authenticate(user, password, loopback)) {
     fail(protocol_error(
         ReplyCode::access_refused,
@@ -871,7 +879,7 @@ void Session::start_writer() {
             std::lock_guard lock(service->mutex());
             shared->wake_posted = false;
             if (shared->done || keep->closed()) break;
-            take_pending(*shared, pending, kWriteBatch, kWriteBatchBytes);
+            take_pending(*shared, pending, kWriteBatch, kWriteBatchBytes, shared->replying);
             if (shared->backlog_full && shared->outgoing.size() < kMaxBacklog / 2) {
               shared->backlog_full = false;
               for (const auto& [consumer, queue] : shared->consumed)
@@ -1516,6 +1524,10 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
     reply = basic_method(channel, method);
   } else {
     int64_t durable_at = -1;
+    {
+      std::lock_guard lock(service_->mutex());
+      shared_->replying = true;
+    }
     reply = entity_method(channel, method, durable_at);
     if (durable_at >= 0 && std::holds_alternative<std::optional<Method>>(reply) &&
         !co_await wait_durable(*service_->definitions(), durable_at)) {
@@ -1523,6 +1535,18 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
                              "the definition could not be made durable on disk");
     }
   }
+  // queue.delete-ok before the basic.cancel its deletion caused, as RabbitMQ orders them (and as
+  // clients expect: amqplib closes a channel on the cancel and would lose the reply). flush()
+  // writes the reply; then the writer may send the cancellations.
+  struct ReplyDone {
+    Session& session;
+    ~ReplyDone() {
+      std::lock_guard lock(session.service_->mutex());
+      if (!session.shared_->replying) return;
+      session.shared_->replying = false;
+      session.shared_->wake_event.notify_all();
+    }
+  } reply_done{*this};
   if (auto* error = std::get_if<ProtocolError>(&reply)) {
     if (closes_connection(error->code)) {
       fail(*error);
@@ -1568,11 +1592,21 @@ awaitable<bool> Session::on_frame(const Frame& frame) {
   Method& method = decoded.value();
   if (frame.channel == 0) {
     if (std::holds_alternative<ConnectionClose>(method)) {
+      // close-ok tells the client to close the socket: wait for that, as RabbitMQ does. Frames
+      // it still had queued (amqplib interleaves them after its close) are discarded, not reset.
       queue(0, ConnectionCloseOk{});
-      (void)co_await flush();
+      if (co_await flush()) co_await conn_.wait_for_peer_close();
       co_return false;
     }
     if (std::holds_alternative<ConnectionCloseOk>(method)) co_return false;
+    if (std::holds_alternative<ConnectionUpdateSecret>(method)) {
+      // RabbitMQ's extension for refreshing expiring credentials (OAuth tokens). As with
+      // RabbitMQ's internal users, a password is checked at login only: the update is accepted.
+      spdlog::info("{}: connection.update-secret accepted (passwords are checked at login)",
+                   conn_.name());
+      queue(0, ConnectionUpdateSecretOk{});
+      co_return co_await flush();
+    }
     fail(protocol_error(ReplyCode::command_invalid, "only connection methods may use channel 0"));
     co_await close_connection();
     co_return false;

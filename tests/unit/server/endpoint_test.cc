@@ -45,5 +45,13 @@ TEST(ServerEndpointTest, ExplainsWhatIsWrong) {
   EXPECT_THAT(reason("bad host:80"), HasSubstr("not a host name"));
 }
 
+TEST(ServerEndpointTest, LoopbackIncludesIpv4MappedAddresses) {
+  using boost::asio::ip::make_address;
+  for (const char* text : {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"})
+    EXPECT_TRUE(is_loopback(make_address(text))) << text;
+  for (const char* text : {"10.0.0.1", "::", "::ffff:10.0.0.1", "2001:db8::1", "::ffff:0.0.0.0"})
+    EXPECT_FALSE(is_loopback(make_address(text))) << text;
+}
+
 }  // namespace
 }  // namespace depot::server
