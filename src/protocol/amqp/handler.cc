@@ -1541,9 +1541,12 @@ awaitable<bool> Session::on_channel_method(uint16_t number, Method& method) {
   struct ReplyDone {
     Session& session;
     ~ReplyDone() {
-      std::lock_guard lock(session.service_->mutex());
+      // Only this strand sets the flag, so reading it needs no lock: a publish pays nothing here.
       if (!session.shared_->replying) return;
-      session.shared_->replying = false;
+      {
+        std::lock_guard lock(session.service_->mutex());
+        session.shared_->replying = false;
+      }
       session.shared_->wake_event.notify_all();
     }
   } reply_done{*this};
