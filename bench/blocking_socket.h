@@ -32,6 +32,43 @@ inline uint16_t free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
+// A listening socket on an ephemeral loopback port, for the references a load generator measures
+// next to the server (a peer it plays itself).
+class LoopbackListener {
+ public:
+  LoopbackListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::listen(fd_, 4) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~LoopbackListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+
+  bool ok() const { return port_ != 0; }
+  uint16_t port() const { return port_; }
+  // The next connection, with Nagle off as on the clients' side; -1 on error. The caller closes it.
+  int accept() {
+    const int peer = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int one = 1;
+    if (peer >= 0) ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return peer;
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // Any I/O error, EOF or receive timeout makes ok() false for good.
 class BlockingSocket {
  public:

@@ -7,7 +7,9 @@
 //   (c) consume: one librdkafka consumer reading it all back from the page cache, and a bare
 //       Fetch loop (no record decoding, one request at a time) for what the broker itself serves;
 //   (d) end-to-end latency at a modest paced rate (not saturated): producer linger 0, a consumer
-//       waiting in a long poll; each value carries its send time.
+//       waiting in a long poll; each value carries its send time. Librdkafka and bare clients,
+//       at --fsync always and never, next to the disk's fdatasync and a plain loopback relay at
+//       the same pace (the floors the machine sets).
 #include "bench/kafka_bench.h"
 
 #include <algorithm>
@@ -133,6 +135,8 @@ struct SizeResult {
   Percentiles e2e_always;   // produce to consume, --fsync always
   Percentiles bare_always;  // the same with bare Produce and Fetch requests
   Percentiles e2e_never;    // the same with --fsync never (Kafka's default: the OS writes back)
+  Percentiles bare_never;   // bare Produce and Fetch, --fsync never
+  Percentiles relay;        // the machine's floor: a relay thread between two loopback sockets
 };
 
 // (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes.
@@ -464,20 +468,11 @@ double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size
       out.write(block.data(), static_cast<std::streamsize>(block.size()));
   }
   settle();  // the file's write-back would otherwise run during the measurement
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener, 1) != 0 ||
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listener);
-    fail("cannot listen for the loopback reference");
-  }
+  LoopbackListener listener;
+  if (!listener.ok()) fail("cannot listen for the loopback reference");
   const uint64_t total = std::max<uint64_t>(1, bytes / chunk) * chunk;
   std::thread sender([&] {
-    const int peer = ::accept(listener, nullptr, nullptr);
+    const int peer = listener.accept();
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     off_t offset = 0;
     while (peer >= 0 && fd >= 0 && static_cast<uint64_t>(offset) < total) {
@@ -486,7 +481,7 @@ double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size
     if (fd >= 0) ::close(fd);
     if (peer >= 0) ::close(peer);
   });
-  BlockingSocket socket(ntohs(addr.sin_port), std::chrono::seconds(30));
+  BlockingSocket socket(listener.port(), std::chrono::seconds(30));
   std::vector<char> buffer(chunk);
   const auto start = Clock::now();
   uint64_t received = 0;
@@ -494,10 +489,69 @@ double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size
     received += buffer.size();
   const double seconds = seconds_since(start);
   sender.join();
-  ::close(listener);
   std::filesystem::remove(file);
   if (received < total) fail("the loopback reference lost its connection");
   return static_cast<double>(total) / seconds;
+}
+
+// (d) reference: what this machine's scheduler and loopback TCP alone cost a message on the
+// path the bare clients take through depot at --fsync never: a sender thread paced at `rate`
+// writes `size`-byte messages carrying their send time, a relay thread (depot's place) receives
+// each and writes it on to a second connection, a receiver thread reads it. Three threads, two
+// TCP hops, no work: the floor of any broker's end-to-end latency here.
+Percentiles loopback_relay(size_t size, double rate, double seconds) {
+  LoopbackListener listener;
+  if (!listener.ok()) fail("cannot listen for the relay reference");
+  const size_t message = std::max<size_t>(size, 8);
+  BlockingSocket producer(listener.port(), std::chrono::seconds(30));
+  const int inbound = listener.accept();
+  BlockingSocket consumer(listener.port(), std::chrono::seconds(30));
+  const int outbound = listener.accept();
+  if (inbound < 0 || outbound < 0) {
+    if (inbound >= 0) ::close(inbound);
+    if (outbound >= 0) ::close(outbound);
+    fail("the relay reference could not accept its connections");
+  }
+  std::thread relay([&] {
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+      const ssize_t n = ::recv(inbound, buffer.data(), buffer.size(), 0);
+      if (n <= 0) break;
+      for (ssize_t at = 0; at < n;) {
+        const ssize_t sent =
+            ::send(outbound, buffer.data() + at, static_cast<size_t>(n - at), MSG_NOSIGNAL);
+        if (sent <= 0) return;
+        at += sent;
+      }
+    }
+  });
+  const auto total = static_cast<uint64_t>(rate * seconds);
+  std::thread sender([&] {
+    std::string value(message, 'r');
+    const auto start = Clock::now();
+    for (uint64_t n = 0; n < total && producer.ok(); ++n) {
+      std::this_thread::sleep_until(start +
+                                    std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+      const int64_t now = now_nanos();
+      std::memcpy(value.data(), &now, 8);
+      producer.send(value);
+    }
+  });
+  std::vector<int64_t> samples;
+  samples.reserve(total);
+  std::vector<char> value(message);
+  while (samples.size() < total && consumer.read_exactly(value.data(), value.size())) {
+    int64_t sent_at = 0;
+    std::memcpy(&sent_at, value.data(), 8);
+    samples.push_back(now_nanos() - sent_at);
+  }
+  sender.join();
+  ::shutdown(inbound, SHUT_RDWR);
+  relay.join();
+  ::close(inbound);
+  ::close(outbound);
+  if (samples.size() < total) fail("the relay reference lost its connection");
+  return percentiles(samples);
 }
 
 // (d): paced producer (linger 0) and a consumer in a long poll on a one-partition topic.
@@ -628,6 +682,10 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       r.raw_sync = percentiles(syncs);
       progress(
           fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.raw_sync.p50_ms, r.raw_sync.p99_ms));
+      progress(fmt::format("(d) {} B: a relay thread between two loopback connections at {:.0f}/s",
+                           size, options.paced_rate));
+      r.relay = loopback_relay(size, options.paced_rate, options.latency_seconds);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.relay.p50_ms, r.relay.p99_ms));
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
                            options.paced_rate, options.latency_seconds));
       r.latency_rate = options.paced_rate;
@@ -655,6 +713,11 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
                             options.paced_rate, options.latency_seconds);
       progress(
           fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_never.p50_ms, r.e2e_never.p99_ms));
+      progress(fmt::format("(d) {} B: the same with bare Produce and Fetch requests", size));
+      r.bare_never = bare_latency(never_port, fmt::format("bare-latency-{}", size), size,
+                                  options.paced_rate, options.latency_seconds);
+      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.bare_never.p50_ms,
+                           r.bare_never.p99_ms));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "depot bench kafka: {}\n", e.what());
@@ -665,13 +728,14 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
       "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch | / loopback "
       "| e2e p50 / p99 at paced rate | bare e2e p50 / p99 | raw fdatasync p50 / p99 "
-      "| e2e p50 / p99, fsync never "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| e2e p50 / p99, fsync never | bare e2e p50 / p99, fsync never "
+      "| loopback relay p50 / p99 "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
         "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
         "| {:.2f} of {} | {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / "
-        "{:.2f} ms | {:.2f} / {:.2f} ms |\n",
+        "{:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
         r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
@@ -680,7 +744,8 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
         r.fetch_bytes_per_second / r.loopback_bytes_per_second, gbps(r.loopback_bytes_per_second),
         r.e2e_always.p50_ms, r.e2e_always.p99_ms, r.latency_rate, r.bare_always.p50_ms,
         r.bare_always.p99_ms, r.raw_sync.p50_ms, r.raw_sync.p99_ms, r.e2e_never.p50_ms,
-        r.e2e_never.p99_ms);
+        r.e2e_never.p99_ms, r.bare_never.p50_ms, r.bare_never.p99_ms, r.relay.p50_ms,
+        r.relay.p99_ms);
   }
   return 0;
 }
