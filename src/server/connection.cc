@@ -57,8 +57,12 @@ void Connection::consume(std::size_t n) {
   read_begin_ += std::min(n, read_end_ - read_begin_);
 }
 
-// Makes space after read_end_: first by moving unconsumed bytes to the front, then by growing up
-// to max_read_buffer. False when the buffer is full of one unfinished request.
+// Makes space after read_end_. The buffer grows when one request does not fit (up to
+// max_read_buffer), and when the last read filled it (up to kKeepReadBuffer): then more is waiting
+// in the socket, and a larger buffer takes a stream of requests in fewer system calls. The start of
+// an unfinished request moves to the front once the room after it is less than half the buffer,
+// so reads are not cut short by the buffer's end. False when the buffer is full of one unfinished
+// request.
 bool Connection::make_read_room() {
   if (read_begin_ == read_end_) {
     // Everything was consumed: start over at the front, and give back a buffer that one large
@@ -66,16 +70,21 @@ bool Connection::make_read_room() {
     read_begin_ = read_end_ = 0;
     if (read_buffer_.size() > kKeepReadBuffer) std::vector<std::byte>().swap(read_buffer_);
   }
-  if (read_end_ < read_buffer_.size()) return true;
-  if (read_begin_ > 0) {
-    std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, read_end_ - read_begin_);
-    read_end_ -= read_begin_;
-    read_begin_ = 0;
-    return true;
+  const std::size_t size = read_buffer_.size();
+  const std::size_t unfinished = read_end_ - read_begin_;
+  std::size_t wanted = std::max(kInitialReadBuffer, size);
+  if (last_read_filled_ && wanted < kKeepReadBuffer) wanted = std::min(kKeepReadBuffer, 2 * wanted);
+  if (unfinished == size && size > 0) {
+    if (size >= options_.max_read_buffer) return false;
+    wanted = std::max(wanted, 2 * size);
   }
-  if (read_buffer_.size() >= options_.max_read_buffer) return false;
-  read_buffer_.resize(
-      std::min(options_.max_read_buffer, std::max(kInitialReadBuffer, 2 * read_buffer_.size())));
+  wanted = std::max(size, std::min(wanted, options_.max_read_buffer));
+  if (size - read_end_ < size / 2 && read_begin_ > 0) {
+    std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, unfinished);
+    read_end_ = unfinished;
+    read_begin_ = 0;
+  }
+  if (wanted > size) read_buffer_.resize(wanted);
   return true;
 }
 
@@ -103,6 +112,7 @@ asio::awaitable<Result<std::size_t>> Connection::read_some() {
     spdlog::trace("{}: read ended: {}", name_, ec.message());
     co_return read_error(ec);
   }
+  last_read_filled_ = n == read_buffer_.size() - read_end_;
   read_end_ += n;
   co_return n;
 }

@@ -136,6 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::byte> read_buffer_;
   std::size_t read_begin_ = 0;
   std::size_t read_end_ = 0;
+  bool last_read_filled_ = false;  // it took all the room it was offered: more may be waiting
   bool reading_ = false;
   Clock::time_point read_deadline_{};
 

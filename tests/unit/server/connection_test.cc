@@ -171,6 +171,25 @@ TEST_F(ServerConnectionTest, EchoesRequestsIncludingPipelinedOnes) {
   EXPECT_EQ(client.read_line(), "three\n");
 }
 
+// A burst of pipelined requests fills the read buffer again and again: it grows, and unfinished
+// requests move to its front. Every request must come through whole and in order, including ones
+// larger than the initial buffer and ones cut at every possible point.
+TEST_F(ServerConnectionTest, BurstOfPipelinedRequestsOfMixedSizesIsReadWhole) {
+  start();
+  TestClient client(port_);
+  std::vector<std::string> lines;
+  std::string burst;
+  for (int i = 0; i < 400; ++i) {
+    const size_t length = (static_cast<size_t>(i) * 7919) % 700 + (i % 50 == 7 ? 9000 : 0);
+    lines.push_back(std::string(length, static_cast<char>('a' + i % 26)) + std::to_string(i) +
+                    "\n");
+    burst += lines.back();
+  }
+  ASSERT_TRUE(client.send(burst));
+  for (const std::string& line : lines)
+    ASSERT_EQ(client.read_line(), line);
+}
+
 TEST_F(ServerConnectionTest, OversizedRequestIsReportedThenClosed) {
   ConnectionOptions options;
   options.max_read_buffer = 1024;
