@@ -315,12 +315,7 @@ class WireTest(DepotTestCase):
                             + struct.pack(">HH", 0, 0)))  # channel.close
             kind, channel, payload = read_frame(s)
             self.assertEqual(struct.unpack(">HH", payload[:4]), (20, 41), payload)  # close-ok
-        got = []
-        while True:
-            method, _, body = ch.basic_get("burst-q", auto_ack=True)
-            if method is None:
-                break
-            got.append(body)
+        got = [body for _, body in get_all(ch, "burst-q")]
         self.assertEqual(len(got), len(bodies))
         self.assertTrue(got == bodies, "the bodies differ from what was published, or their order")
         connection.close()
@@ -356,6 +351,16 @@ class WireTest(DepotTestCase):
             kind, channel, payload = read_frame(s)
             self.assertEqual(struct.unpack(">HHH", payload[:6]), (10, 50, 501))
             self.assertIn(b"the header said 3", payload)
+
+
+def get_all(channel, queue):
+    """Every message left on `queue`, taken with basic.get and auto-ack: (properties, body)."""
+    messages = []
+    while True:
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            return messages
+        messages.append((properties, body))
 
 
 def frame(kind, channel, payload):
@@ -436,13 +441,7 @@ class MessagingTest(PikaTestCase):
     """Messages through pika: routing, acks, requeues, confirms, transactions, TTL, DLX."""
 
     def drain(self, queue, channel=None):
-        ch = channel or self.channel
-        bodies = []
-        while True:
-            method, _, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                return bodies
-            bodies.append(body)
+        return [body for _, body in get_all(channel or self.channel, queue)]
 
     def consume(self, queue, count, channel=None, auto_ack=False):
         """The next `count` deliveries (method, properties, body), waiting at most 5 s."""
@@ -843,14 +842,11 @@ class MessageDurabilityTest(unittest.TestCase):
                 self.depot.restart(kill=kill)
                 connection = pika.BlockingConnection(self.depot.params())
                 ch = connection.channel()
-                bodies = []
-                while True:
-                    method, props, body = ch.basic_get("p-durable", auto_ack=True)
-                    if method is None:
-                        break
-                    bodies.append(body)
+                left = get_all(ch, "p-durable")
+                for props, body in left:
                     self.assertEqual(props.headers["i"], int(body.split(b"-")[1]))
-                self.assertEqual(bodies, [f"persistent-{i}".encode() for i in range(100, 200)])
+                self.assertEqual([body for _, body in left],
+                                 [f"persistent-{i}".encode() for i in range(100, 200)])
                 self.assertEqual(ch.queue_declare("p-transient").method.message_count, 0)
                 connection.close()
 
