@@ -442,8 +442,7 @@ Percentiles bare_latency(uint16_t port, const std::string& topic, size_t size, d
   std::thread sender([&] {
     const auto start = Clock::now();
     for (uint64_t n = 0; n < total; ++n) {
-      std::this_thread::sleep_until(start +
-                                    std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+      std::this_thread::sleep_until(paced_due(start, n, rate));
       produce_value(now_nanos(), static_cast<int32_t>(n + 1));
     }
   });
@@ -494,6 +493,11 @@ double loopback_sendfile(const std::filesystem::path& file, uint64_t bytes, size
   return static_cast<double>(total) / seconds;
 }
 
+// A latency step's result on the progress output.
+void report(const Percentiles& latency) {
+  progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", latency.p50_ms, latency.p99_ms));
+}
+
 // (d) reference: what this machine's scheduler and loopback TCP alone cost a message on the
 // path the bare clients take through depot at --fsync never: a sender thread paced at `rate`
 // writes `size`-byte messages carrying their send time, a relay thread (depot's place) receives
@@ -530,8 +534,7 @@ Percentiles loopback_relay(size_t size, double rate, double seconds) {
     std::string value(message, 'r');
     const auto start = Clock::now();
     for (uint64_t n = 0; n < total && producer.ok(); ++n) {
-      std::this_thread::sleep_until(start +
-                                    std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+      std::this_thread::sleep_until(paced_due(start, n, rate));
       const int64_t now = now_nanos();
       std::memcpy(value.data(), &now, 8);
       producer.send(value);
@@ -586,8 +589,7 @@ Percentiles latency(const std::string& brokers, const std::string& topic, size_t
   std::string value(std::max<size_t>(size, 8), 'l');
   const auto start = Clock::now();
   for (uint64_t n = 0; n < total; ++n) {
-    const auto due = start + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate));
-    std::this_thread::sleep_until(due);
+    std::this_thread::sleep_until(paced_due(start, n, rate));
     const int64_t now = now_nanos();
     std::memcpy(value.data(), &now, 8);
     produce_one(*producer, topic, value, 0);
@@ -680,24 +682,21 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       std::vector<int64_t> syncs = raw_append_latencies(
           work / "latency.bin", record_batch, options.paced_rate, options.latency_seconds);
       r.raw_sync = percentiles(syncs);
-      progress(
-          fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.raw_sync.p50_ms, r.raw_sync.p99_ms));
+      report(r.raw_sync);
       progress(fmt::format("(d) {} B: a relay thread between two loopback connections at {:.0f}/s",
                            size, options.paced_rate));
       r.relay = loopback_relay(size, options.paced_rate, options.latency_seconds);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.relay.p50_ms, r.relay.p99_ms));
+      report(r.relay);
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s for {:.0f} s", size,
                            options.paced_rate, options.latency_seconds));
       r.latency_rate = options.paced_rate;
       r.e2e_always = latency(brokers, fmt::format("latency-{}", size), size, options.paced_rate,
                              options.latency_seconds);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_always.p50_ms,
-                           r.e2e_always.p99_ms));
+      report(r.e2e_always);
       progress(fmt::format("(d) {} B: the same with bare Produce and Fetch requests", size));
       r.bare_always = bare_latency(port, fmt::format("bare-latency-{}", size), size,
                                    options.paced_rate, options.latency_seconds);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.bare_always.p50_ms,
-                           r.bare_always.p99_ms));
+      report(r.bare_always);
       // And without fsync, as Kafka runs by default (durability from replicas, not the disk).
       const uint16_t never_port = free_loopback_port();
       const std::string never_brokers = fmt::format("127.0.0.1:{}", never_port);
@@ -711,13 +710,11 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
                            options.paced_rate));
       r.e2e_never = latency(never_brokers, fmt::format("latency-{}", size), size,
                             options.paced_rate, options.latency_seconds);
-      progress(
-          fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.e2e_never.p50_ms, r.e2e_never.p99_ms));
+      report(r.e2e_never);
       progress(fmt::format("(d) {} B: the same with bare Produce and Fetch requests", size));
       r.bare_never = bare_latency(never_port, fmt::format("bare-latency-{}", size), size,
                                   options.paced_rate, options.latency_seconds);
-      progress(fmt::format("    p50 {:.2f} ms, p99 {:.2f} ms", r.bare_never.p50_ms,
-                           r.bare_never.p99_ms));
+      report(r.bare_never);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "depot bench kafka: {}\n", e.what());

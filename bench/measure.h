@@ -18,6 +18,13 @@ inline int64_t now_nanos() {
       .count();
 }
 
+// When the n-th event of a series paced at `rate` a second, begun at `start`, is due.
+inline std::chrono::steady_clock::time_point paced_due(std::chrono::steady_clock::time_point start,
+                                                       uint64_t n, double rate) {
+  return start +
+         std::chrono::nanoseconds(static_cast<int64_t>(1e9 * static_cast<double>(n) / rate));
+}
+
 [[noreturn]] inline void fail(const std::string& what) {
   throw std::runtime_error(what);
 }

@@ -18,6 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "bench/measure.h"
 #include "storage/log.h"
 #include "storage/record_batch.h"
 #include "storage/sync_service.h"
@@ -103,8 +104,7 @@ std::vector<int64_t> raw_append_latencies(const std::filesystem::path& file, siz
   samples.reserve(count);
   const auto start = Clock::now();
   for (uint64_t n = 0; n < count; ++n) {
-    std::this_thread::sleep_until(start +
-                                  std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate)));
+    std::this_thread::sleep_until(paced_due(start, n, rate));
     const auto before = Clock::now();
     if (::pwrite(fd, buf.data(), size, static_cast<off_t>(n * size)) !=
             static_cast<ssize_t>(size) ||
