@@ -186,11 +186,7 @@ describe("amqplib against depot", () => {
       if (message === null) onCancel(ch.close());
     });
     await within(ch.deleteQueue("js-deleted-under-consumer"), 5000, "no queue.delete-ok");
-    await within(
-      closed.then((closing) => closing),
-      5000,
-      "no cancellation",
-    );
+    await within(closed, 5000, "no cancellation");
   });
 
   test("closing with publishes still queued gets close-ok, not a reset", async () => {
