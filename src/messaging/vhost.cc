@@ -227,7 +227,9 @@ Outcome<bool> VirtualHost::declare_exchange(const ExchangeDeclare& request) {
   }
   auto type = exchange_type_from_name(request.type);
   if (!type) {
-    return error(ErrorKind::command_invalid,
+    // RabbitMQ 3.13 and later refuse an unknown type on the channel (406), no longer by closing
+    // the connection (503); clients' suites expect the channel error.
+    return error(ErrorKind::precondition_failed,
                  fmt::format("unknown exchange type '{}'", request.type));
   }
   ExchangeSettings wanted{*type, request.durable, request.auto_delete, request.internal,

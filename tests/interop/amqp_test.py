@@ -73,6 +73,9 @@ class PikaTest(PikaTestCase):
         self.closed_with(404, lambda: self.channel.exchange_declare("ex-none", passive=True))
         self.closed_with(403, lambda: self.channel.exchange_declare("amq.mine", exchange_type="direct"))
         self.channel.exchange_declare("amq.topic", passive=True)
+        text = self.closed_with(406, lambda: self.channel.exchange_declare(
+            "ex-odd", exchange_type="x-no-such-type"))
+        self.assertIn("unknown exchange type 'x-no-such-type'", text)
 
     def test_queues_bindings_and_exchange_to_exchange_bindings(self):
         declared = self.channel.queue_declare("", exclusive=True)

@@ -55,7 +55,8 @@ TEST_F(VirtualHostTest, ExchangesAreDeclaredOnceAndRedeclaredOnlyAsTheyAre) {
   e = exchange_error({.name = "", .type = "direct"});
   EXPECT_EQ(e.kind, ErrorKind::access_refused);
   e = exchange_error({.name = "odd", .type = "x-consistent-hash"});
-  EXPECT_EQ(e, (Error{ErrorKind::command_invalid, "unknown exchange type 'x-consistent-hash'"}));
+  EXPECT_EQ(e,
+            (Error{ErrorKind::precondition_failed, "unknown exchange type 'x-consistent-hash'"}));
 }
 
 TEST_F(VirtualHostTest, DeletingAnExchangeInUseNeedsIfUnusedFalse) {
