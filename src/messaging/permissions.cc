@@ -21,11 +21,11 @@ bool Permissions::may_open(const std::string& user, const std::string& vhost) co
 }
 
 Outcome<void> Permissions::check(const std::string& user, const std::string& vhost, Access access,
-                                 Resource resource, const std::string& name) const {
+                                 Resource resource, std::string_view name) const {
   auto it = users_.find(user);
   if (it == users_.end()) return boost::outcome_v2::success();
   auto host = it->second.find(vhost);
-  const std::string& subject = name.empty() ? std::string("amq.default") : name;
+  const std::string_view subject = name.empty() ? std::string_view("amq.default") : name;
   if (host != it->second.end()) {
     const Compiled& c = host->second;
     const std::regex& pattern = access == Access::configure ? c.configure
@@ -33,7 +33,9 @@ Outcome<void> Permissions::check(const std::string& user, const std::string& vho
                                                             : c.read;
     // RabbitMQ anchors nothing itself: a pattern matches anywhere in the name unless it says
     // ^ and $.
-    if (std::regex_search(subject, pattern)) return boost::outcome_v2::success();
+    if (std::regex_search(subject.begin(), subject.end(), pattern)) {
+      return boost::outcome_v2::success();
+    }
   }
   return Error{
       ErrorKind::access_refused,

@@ -7,6 +7,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "messaging/vhost.h"
@@ -33,7 +34,7 @@ class Permissions {
   bool may_open(const std::string& user, const std::string& vhost) const;
   // 403 ACCESS_REFUSED in RabbitMQ's words when refused.
   Outcome<void> check(const std::string& user, const std::string& vhost, Access access,
-                      Resource resource, const std::string& name) const;
+                      Resource resource, std::string_view name) const;
 
  private:
   struct Compiled {

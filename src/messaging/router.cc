@@ -1,7 +1,6 @@
 #include "messaging/router.h"
 
 #include <algorithm>
-#include <deque>
 
 namespace depot::messaging {
 namespace {
@@ -118,7 +117,7 @@ bool headers_match(const FieldTable& binding_arguments, const FieldTable* header
   return any ? any_matched : all_matched;
 }
 
-std::optional<std::string> ExchangeSettings::alternate_exchange() const {
+std::optional<std::string_view> ExchangeSettings::alternate_exchange() const {
   const FieldValue* value = find_field(arguments, "alternate-exchange");
   if (value == nullptr || value->as_string() == nullptr) return std::nullopt;
   return *value->as_string();
@@ -157,7 +156,7 @@ void Router::add_queue(const std::string& name) {
 }
 
 void Router::remove_queue(std::string_view name) {
-  queues_.erase(std::string(name));
+  if (auto it = queues_.find(name); it != queues_.end()) queues_.erase(it);
   const Destination gone{Destination::Kind::queue, std::string(name)};
   for (auto& [source, state] : exchanges_) {
     std::erase_if(state.edges, [&](const Edge& e) { return e.destination == gone; });
@@ -203,12 +202,13 @@ std::vector<Binding> Router::bindings() const {
   return all;
 }
 
-void Router::route_one(const std::string& name, const ExchangeState& exchange,
+template <class Reach>
+void Router::route_one(std::string_view name, const ExchangeState& exchange,
                        std::string_view routing_key, const FieldTable* headers,
-                       std::vector<Destination>& out) const {
+                       Reach&& reach) const {
   if (name.empty()) {  // the default exchange: every queue, by its name
-    if (queues_.contains(std::string(routing_key))) {
-      out.push_back({Destination::Kind::queue, std::string(routing_key)});
+    if (auto it = queues_.find(routing_key); it != queues_.end()) {
+      reach(Destination::Kind::queue, std::string_view(*it));
     }
     return;
   }
@@ -228,37 +228,46 @@ void Router::route_one(const std::string& name, const ExchangeState& exchange,
         matched = headers_match(e.arguments, headers);
         break;
     }
-    if (matched) out.push_back(e.destination);
+    if (matched) reach(e.destination.kind, std::string_view(e.destination.name));
   }
 }
 
-std::vector<std::string> Router::route(std::string_view exchange, std::string_view routing_key,
-                                       const FieldTable* headers) const {
-  std::vector<std::string> queues;
-  std::set<std::string, std::less<>> seen_queues;
-  std::set<std::string, std::less<>> seen_exchanges;
-  std::deque<std::string> work{std::string(exchange)};
-  seen_exchanges.insert(std::string(exchange));
-  std::vector<Destination> found;
-  while (!work.empty()) {
-    const std::string name = std::move(work.front());
-    work.pop_front();
+std::vector<std::string_view> Router::route(std::string_view exchange, std::string_view routing_key,
+                                            const FieldTable* headers) const {
+  std::vector<std::string_view> queues;
+  // Exchanges reached beyond the first, each once (so cycles end). Most messages reach none, and
+  // exchange graphs are small: a linear search is enough.
+  std::vector<std::string_view> exchanges;
+  auto reach_exchange = [&](std::string_view name) {
+    if (name != exchange &&
+        std::find(exchanges.begin(), exchanges.end(), name) == exchanges.end()) {
+      exchanges.push_back(name);
+    }
+  };
+  auto visit = [&](std::string_view name) {
     auto it = exchanges_.find(name);
-    if (it == exchanges_.end()) continue;  // an alternate exchange that does not exist
-    found.clear();
-    route_one(name, it->second, routing_key, headers, found);
-    if (found.empty()) {
-      if (auto alternate = it->second.settings.alternate_exchange()) {
-        found.push_back({Destination::Kind::exchange, *alternate});
-      }
+    if (it == exchanges_.end()) return;  // an alternate exchange that does not exist
+    bool routed = false;
+    route_one(name, it->second, routing_key, headers,
+              [&](Destination::Kind kind, std::string_view destination) {
+                routed = true;
+                if (kind == Destination::Kind::queue) {
+                  queues.push_back(destination);
+                } else {
+                  reach_exchange(destination);
+                }
+              });
+    if (!routed) {
+      if (auto alternate = it->second.settings.alternate_exchange()) reach_exchange(*alternate);
     }
-    for (Destination& d : found) {
-      if (d.kind == Destination::Kind::queue) {
-        if (seen_queues.insert(d.name).second) queues.push_back(std::move(d.name));
-      } else if (seen_exchanges.insert(d.name).second) {
-        work.push_back(std::move(d.name));
-      }
-    }
+  };
+  visit(exchange);
+  for (size_t i = 0; i < exchanges.size(); ++i)
+    visit(exchanges[i]);  // by value: the vector may grow meanwhile
+  // A queue reached twice (two bindings, two paths) gets the message once.
+  if (queues.size() > 1) {
+    std::sort(queues.begin(), queues.end());
+    queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
   }
   return queues;
 }

@@ -36,8 +36,8 @@ struct ExchangeSettings {
   bool internal = false;
   FieldTable arguments;
 
-  // The "alternate-exchange" argument, when it is a string.
-  std::optional<std::string> alternate_exchange() const;
+  // The "alternate-exchange" argument, when it is a string (a view into `arguments`).
+  std::optional<std::string_view> alternate_exchange() const;
   bool operator==(const ExchangeSettings&) const = default;
 };
 
@@ -65,7 +65,7 @@ class Router {
   // Removes the exchange and every binding from it or to it.
   void remove_exchange(std::string_view name);
 
-  bool has_queue(std::string_view name) const { return queues_.contains(std::string(name)); }
+  bool has_queue(std::string_view name) const { return queues_.contains(name); }
   void add_queue(const std::string& name);
   // Removes the queue and every binding to it.
   void remove_queue(std::string_view name);
@@ -81,9 +81,11 @@ class Router {
 
   // The queues a message published to `exchange` reaches, each once: through the exchange's
   // bindings and on through exchange-to-exchange bindings (each exchange visited once, so cycles
-  // end), plus the alternate exchange of every exchange that routed the message nowhere.
-  std::vector<std::string> route(std::string_view exchange, std::string_view routing_key,
-                                 const FieldTable* headers) const;
+  // end), plus the alternate exchange of every exchange that routed the message nowhere. The
+  // names point into the router: use them before it next changes. Every message is routed, so
+  // the only allocation is the result's.
+  std::vector<std::string_view> route(std::string_view exchange, std::string_view routing_key,
+                                      const FieldTable* headers) const;
 
  private:
   struct Edge {
@@ -96,13 +98,14 @@ class Router {
     ExchangeSettings settings;
     std::vector<Edge> edges;  // in binding order
   };
-  // Where one exchange sends a message, before following exchange-to-exchange bindings.
-  void route_one(const std::string& name, const ExchangeState& exchange,
-                 std::string_view routing_key, const FieldTable* headers,
-                 std::vector<Destination>& out) const;
+  // Where one exchange sends a message, before following exchange-to-exchange bindings:
+  // `reach(kind, name)` for each destination, in binding order.
+  template <class Reach>
+  void route_one(std::string_view name, const ExchangeState& exchange, std::string_view routing_key,
+                 const FieldTable* headers, Reach&& reach) const;
 
   std::map<std::string, ExchangeState, std::less<>> exchanges_;
-  std::set<std::string> queues_;
+  std::set<std::string, std::less<>> queues_;
 };
 
 }  // namespace depot::messaging

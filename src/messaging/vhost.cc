@@ -235,7 +235,7 @@ Outcome<bool> VirtualHost::declare_exchange(const ExchangeDeclare& request) {
   ExchangeSettings wanted{*type, request.durable, request.auto_delete, request.internal,
                           request.arguments};
   if (const ExchangeSettings* current = router_.exchange(name)) {
-    auto inequivalent = [&](const char* arg, const std::string& received, const std::string& have) {
+    auto inequivalent = [&](const char* arg, std::string_view received, std::string_view have) {
       return error(ErrorKind::precondition_failed,
                    fmt::format("inequivalent arg '{}' for exchange '{}' {}: received '{}' but "
                                "current is '{}'",
@@ -477,7 +477,7 @@ void VirtualHost::attach_journal(MessageJournal* journal, ResidentBudget* budget
   budget_ = budget;
 }
 
-VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string>& queues,
+VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string_view>& queues,
                                             const std::shared_ptr<Message>& message,
                                             std::vector<DeadMessage>& dead) {
   Published published;
@@ -493,7 +493,7 @@ VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string>& queu
   } else {
     resident = budget_->keep(message);
   }
-  for (const std::string& name : queues) {
+  for (std::string_view name : queues) {
     auto it = queues_.find(name);
     if (it == queues_.end()) continue;
     const QueueSettings& settings = it->second;
@@ -506,7 +506,7 @@ VirtualHost::Published VirtualHost::enqueue(const std::vector<std::string>& queu
     queued.expires_at = queue.expiry_for(*message, at);
     const bool recoverable = settings.durable && message->properties.persistent();
     if (journal_ != nullptr && (recoverable || resident == nullptr)) {
-      auto id = journal_->append(name_, name, *message, queued.expires_at, recoverable);
+      auto id = journal_->append(name_, it->first, *message, queued.expires_at, recoverable);
       if (!id) {
         // The journal is failing: nothing more can be made durable. The message is refused, so
         // a publisher with confirms gets a nack rather than a false promise.
@@ -620,7 +620,7 @@ void record_death(MessageProperties& properties, const std::string& queue, Death
 
 // Whether the message already died in `queue` for a reason other than a rejection: routing it
 // there again would cycle forever, so RabbitMQ drops it.
-bool died_in(const Message& message, const std::string& queue) {
+bool died_in(const Message& message, std::string_view queue) {
   if (!message.properties.headers) return false;
   const FieldValue* deaths = find_field(*message.properties.headers, "x-death");
   const auto* array = deaths ? std::get_if<FieldArray>(&deaths->value) : nullptr;
@@ -674,7 +674,7 @@ void VirtualHost::dead_letter(std::vector<DeadMessage>& dead) {
       const FieldTable* headers = &*next->properties.headers;
       auto targets = router_.route(next->exchange, next->routing_key, headers);
       if (d.reason != DeathReason::rejected) {
-        std::erase_if(targets, [&](const std::string& q) { return died_in(*next, q); });
+        std::erase_if(targets, [&](std::string_view q) { return died_in(*next, q); });
       }
       settle();
       enqueue(targets, next, dead);

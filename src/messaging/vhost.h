@@ -166,8 +166,8 @@ class VirtualHost {
   std::string in_vhost() const { return "in vhost '" + name_ + "'"; }
   int64_t now() const;
   // Queues `message` on every queue named; dead messages are collected into `dead`.
-  Published enqueue(const std::vector<std::string>& queues, const std::shared_ptr<Message>& message,
-                    std::vector<DeadMessage>& dead);
+  Published enqueue(const std::vector<std::string_view>& queues,
+                    const std::shared_ptr<Message>& message, std::vector<DeadMessage>& dead);
   // Republishes dead messages to their queues' dead-letter exchanges (with x-death), or drops
   // them; settles them in the journal either way.
   void dead_letter(std::vector<DeadMessage>& dead);

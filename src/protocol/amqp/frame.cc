@@ -34,12 +34,9 @@ FrameScan scan_frame(ByteSpan buffer, uint32_t frame_max) {
 }
 
 void append_frame(Bytes& out, FrameType type, uint16_t channel, ByteSpan payload) {
-  ByteWriter w(out);
-  w.write_be<uint8_t>(static_cast<uint8_t>(type));
-  w.write_be<uint16_t>(channel);
-  w.write_be<uint32_t>(static_cast<uint32_t>(payload.size()));
-  w.write_bytes(payload);
-  w.write_be<uint8_t>(kFrameEnd);
+  append_frame_in_place(out, type, channel, [payload](Bytes& to) {
+    to.insert(to.end(), payload.begin(), payload.end());
+  });
 }
 
 void append_heartbeat(Bytes& out) {

@@ -64,7 +64,7 @@ TEST_F(DefinitionsTest, DurableDefinitionsComeBackAndTransientOnesDoNot) {
             (FieldTable{{"x-message-ttl", {int32_t{1000}}}, {"x-note", {Decimal{2, 314}}}}));
   EXPECT_EQ(vhost->queue("mine"), nullptr);
   EXPECT_EQ(vhost->router().route("orders", "order.new", nullptr),
-            std::vector<std::string>{"work"});
+            std::vector<std::string_view>{"work"});
 }
 
 TEST_F(DefinitionsTest, DeletesAndTheBindingsThatWentWithThemStayDeleted) {

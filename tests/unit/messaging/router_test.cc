@@ -139,7 +139,8 @@ class RouterTest : public ::testing::Test {
   }
   std::vector<std::string> route(const std::string& exchange, const std::string& key,
                                  const FieldTable* headers = nullptr) {
-    auto queues = router_.route(exchange, key, headers);
+    auto routed = router_.route(exchange, key, headers);
+    std::vector<std::string> queues(routed.begin(), routed.end());
     std::sort(queues.begin(), queues.end());
     return queues;
   }

@@ -193,7 +193,7 @@ TEST_F(VirtualHostTest, BindingsNeedBothEndsAndNeverTheDefaultExchange) {
 
   ASSERT_TRUE(vhost_.bind_exchange("dst", "src", "a.#", {}));
   ASSERT_TRUE(vhost_.bind_queue("q", "dst", "", {}, 0));
-  EXPECT_EQ(vhost_.router().route("src", "a.b", nullptr), std::vector<std::string>{"q"});
+  EXPECT_EQ(vhost_.router().route("src", "a.b", nullptr), std::vector<std::string_view>{"q"});
   ASSERT_TRUE(vhost_.unbind_exchange("dst", "src", "a.#", {}));
   EXPECT_TRUE(vhost_.router().route("src", "a.b", nullptr).empty());
   EXPECT_FALSE(vhost_.bind_exchange("dst", "missing", "", {}));
