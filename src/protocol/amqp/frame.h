@@ -41,6 +41,7 @@ void append_frame_in_place(Bytes& out, FrameType type, uint16_t channel,
   w.patch_be<uint32_t>(size_at, static_cast<uint32_t>(out.size() - size_at - sizeof(uint32_t)));
   w.write_be<uint8_t>(kFrameEnd);
 }
+
 void append_heartbeat(Bytes& out);
 
 }  // namespace depot::amqp
