@@ -25,6 +25,9 @@ struct AmqpBenchOptions {
   // Publishers wait while this many of their messages are published and not yet delivered, so
   // that latency measures the broker rather than an ever-growing queue.
   size_t max_in_flight = 20000;
+  // Every target measures every case once per round; rounds alternate the targets, so that a
+  // slow spell of this machine falls on both rather than on whichever ran then.
+  unsigned rounds = 1;
 };
 
 int run_amqp_bench(const AmqpBenchOptions& options);

@@ -62,6 +62,13 @@ inline double percentile_ms(std::vector<int64_t>& samples, double fraction) {
   return static_cast<double>(samples[index]) / 1e6;
 }
 
+// The median of values already sorted (the mean of the middle two for an even count).
+inline double median(const std::vector<double>& sorted) {
+  if (sorted.empty()) return 0;
+  const size_t middle = sorted.size() / 2;
+  return sorted.size() % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 struct Percentiles {
   double p50_ms = 0;
   double p99_ms = 0;

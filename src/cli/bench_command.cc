@@ -135,6 +135,12 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->add_option("--max-in-flight", amqp_options_.max_in_flight,
                    "Publishers wait while this many messages are published and not delivered")
       ->capture_default_str();
+  amqp_
+      ->add_option("--rounds", amqp_options_.rounds,
+                   "Rounds, each measuring every target in every case, which target goes first "
+                   "alternating; the ratios are then given per round with their median")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   amqp_->add_option("--depot", amqp_options_.depot_binary, "The depot binary to measure")
       ->default_str("this one");
 
