@@ -9,7 +9,8 @@
 //   (d) end-to-end latency at a modest paced rate (not saturated): producer linger 0, a consumer
 //       waiting in a long poll; each value carries its send time. Librdkafka and bare clients,
 //       at --fsync always and never, next to the disk's fdatasync and a plain loopback relay at
-//       the same pace (the floors the machine sets).
+//       the same pace (the floors the machine sets). Last, the librdkafka producers again, into
+//       the depot at --fsync never: the rate the clients themselves allow on this machine.
 #include "bench/kafka_bench.h"
 
 #include <algorithm>
@@ -125,6 +126,7 @@ struct SizeResult {
   double log_bytes_per_second = 0;
   double produce_bytes_per_second = 0;
   double produce_messages_per_second = 0;
+  double produce_never_messages_per_second = 0;  // the same producers, --fsync never
   double consume_bytes_per_second = 0;
   double consume_messages_per_second = 0;
   double fetch_bytes_per_second = 0;
@@ -139,9 +141,10 @@ struct SizeResult {
   Percentiles relay;        // the machine's floor: a relay thread between two loopback sockets
 };
 
-// (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes.
-void produce(const std::string& brokers, const std::string& topic, size_t size, uint64_t messages,
-             unsigned producers, SizeResult& result) {
+// (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes;
+// returns the messages delivered per second.
+double produce(const std::string& brokers, const std::string& topic, size_t size, uint64_t messages,
+               unsigned producers) {
   std::vector<std::unique_ptr<DeliveryCounter>> counters;
   std::vector<std::unique_ptr<RdKafka::Producer>> instances;
   for (unsigned i = 0; i < producers; ++i) {
@@ -182,8 +185,7 @@ void produce(const std::string& brokers, const std::string& topic, size_t size, 
     if (c->failed > 0) fail("deliveries failed: " + c->first_error);
     delivered += c->delivered;
   }
-  result.produce_messages_per_second = static_cast<double>(delivered) / secs;
-  result.produce_bytes_per_second = result.produce_messages_per_second * static_cast<double>(size);
+  return static_cast<double>(delivered) / secs;
 }
 
 // (c): one consumer reads `messages` back from offset 0 of every partition.
@@ -649,7 +651,8 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       const std::string topic = fmt::format("bench-{}", size);
       progress(fmt::format("(b) {} B: produce {} messages, {} producers, acks=all", size, messages,
                            options.producers));
-      produce(brokers, topic, size, messages, options.producers, r);
+      r.produce_messages_per_second = produce(brokers, topic, size, messages, options.producers);
+      r.produce_bytes_per_second = r.produce_messages_per_second * static_cast<double>(size);
       progress(fmt::format("    {:.0f} msg/s, {} ({:.0f}% of raw)", r.produce_messages_per_second,
                            gbps(r.produce_bytes_per_second),
                            100 * r.produce_bytes_per_second / r.raw_bytes_per_second));
@@ -703,7 +706,7 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       ServerProcess never(
           {depot, "serve", "--data-dir", (work / "depot" / "never").string(), "--kafka-listen",
            never_brokers, "--jobs-listen", "off", "--amqp-listen", "off", "--http-listen", "off",
-           "--fsync", "never", "--kafka-partitions", "1"},
+           "--fsync", "never", "--kafka-partitions", std::to_string(options.partitions)},
           work / "depot" / "never.log");
       never.wait_listening(never_port);
       progress(fmt::format("(d) {} B: end-to-end latency at {:.0f} msg/s, --fsync never", size,
@@ -715,6 +718,14 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       r.bare_never = bare_latency(never_port, fmt::format("bare-latency-{}", size), size,
                                   options.paced_rate, options.latency_seconds);
       report(r.bare_never);
+      // Last, as its write-back would disturb the latencies: what the producers reach when depot
+      // syncs nothing, the bound that the clients themselves set on this machine.
+      progress(fmt::format("(b) {} B: the same producers into a depot at --fsync never", size));
+      r.produce_never_messages_per_second =
+          produce(never_brokers, topic, size, messages, options.producers);
+      progress(fmt::format("    {:.0f} msg/s (at always: {:.2f} of it)",
+                           r.produce_never_messages_per_second,
+                           r.produce_messages_per_second / r.produce_never_messages_per_second));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "depot bench kafka: {}\n", e.what());
@@ -723,19 +734,25 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   std::filesystem::remove_all(work);
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
-      "| / raw | bare Produce | / raw | consume (librdkafka) | bare Fetch | / loopback "
-      "| e2e p50 / p99 at paced rate | bare e2e p50 / p99 | raw fdatasync p50 / p99 "
+      "| / raw | produce at fsync never (librdkafka) | always / never | bare Produce | / raw "
+      "| consume (librdkafka) | bare Fetch | / loopback | e2e p50 / p99 at paced rate | bare e2e "
+      "p50 / p99 | raw fdatasync p50 / p99 "
       "| e2e p50 / p99, fsync never | bare e2e p50 / p99, fsync never "
       "| loopback relay p50 / p99 "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
-        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} | {} ({:.0f} msg/s) | {} "
+        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} "
+        "| {} ({:.0f} msg/s) | {} "
         "| {:.2f} of {} | {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / "
         "{:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms |\n",
         r.size, gbps(r.raw_bytes_per_second), gbps(r.log_bytes_per_second),
         gbps(r.produce_bytes_per_second), r.produce_messages_per_second,
-        r.produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.bare_produce_bytes_per_second),
+        r.produce_bytes_per_second / r.raw_bytes_per_second,
+        gbps(r.produce_never_messages_per_second * static_cast<double>(r.size)),
+        r.produce_never_messages_per_second,
+        r.produce_messages_per_second / r.produce_never_messages_per_second,
+        gbps(r.bare_produce_bytes_per_second),
         r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
         r.consume_messages_per_second, gbps(r.fetch_bytes_per_second),
         r.fetch_bytes_per_second / r.loopback_bytes_per_second, gbps(r.loopback_bytes_per_second),
