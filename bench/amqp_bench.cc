@@ -2,7 +2,9 @@
 // perf tools are measured against) drives a fresh depot and a fresh rabbitmq-server in turn:
 // per queue one publisher and one consumer connection, the consumer with basic.qos prefetch and
 // multiple acks, the publisher with or without confirms (waited for in batches). Each message
-// carries its publish time; the consumer records publish-to-deliver latency.
+// carries its publish time; the consumer records publish-to-deliver latency. The same publishers
+// also drive a null broker, which confirms and discards every message: what they reach there is
+// the load generator's own ceiling on this machine.
 #include "bench/amqp_bench.h"
 
 #include <amqp.h>
@@ -10,7 +12,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -20,6 +24,8 @@
 #include "bench/blocking_socket.h"
 #include "bench/measure.h"
 #include "bench/server_process.h"
+#include "protocol/amqp/frame.h"
+#include "protocol/amqp/method.h"
 
 namespace depot::bench {
 namespace {
@@ -98,6 +104,126 @@ class Connection {
   amqp_connection_state_t state_;
 };
 
+// No broker at all: it answers the handshake and the few methods the bench sends (channel and
+// queue set-up, confirm.select, closes), confirms each read's publishes at once and drops every
+// message. One thread per connection, blocking I/O.
+class NullBroker {
+ public:
+  explicit NullBroker(uint16_t port) : listener_(port) {
+    if (!listener_.ok()) fail(fmt::format("the null broker cannot listen on port {}", port));
+    acceptor_ = std::thread([this] {
+      for (int fd; (fd = listener_.accept()) >= 0;) {
+        std::lock_guard lock(mutex_);
+        connections_.emplace_back(fd);
+        threads_.emplace_back([fd] { serve(fd); });
+      }
+    });
+  }
+  ~NullBroker() {
+    listener_.shut();
+    acceptor_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (int fd : connections_)
+        ::shutdown(fd, SHUT_RDWR);  // ends any connection a client left open
+    }
+    for (std::thread& t : threads_)
+      t.join();
+    for (int fd : connections_)
+      ::close(fd);
+  }
+  NullBroker(const NullBroker&) = delete;
+  NullBroker& operator=(const NullBroker&) = delete;
+
+ private:
+  static bool send_all(int fd, Bytes& out) {
+    for (size_t at = 0; at < out.size();) {
+      const ssize_t n = ::send(fd, out.data() + at, out.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      at += static_cast<size_t>(n);
+    }
+    out.clear();
+    return true;
+  }
+
+  static void serve(int fd) {
+    Bytes in(1 << 18);
+    size_t have = 0;
+    bool header_seen = false;
+    Bytes out;
+    std::map<uint16_t, std::pair<uint64_t, uint64_t>> confirming;  // channel: published, acked
+    for (;;) {
+      const ssize_t n = ::recv(fd, in.data() + have, in.size() - have, 0);
+      if (n <= 0) return;
+      have += static_cast<size_t>(n);
+      size_t at = 0;
+      if (!header_seen) {
+        if (have < amqp::kProtocolHeader.size()) continue;
+        header_seen = true;
+        at = amqp::kProtocolHeader.size();
+        amqp::append_method(out, 0, amqp::ConnectionStart{});
+      }
+      for (;;) {
+        const auto scan = amqp::scan_frame(ByteSpan(in.data() + at, have - at), 0);
+        if (scan.status == amqp::FrameScan::Status::error) return;
+        if (scan.status == amqp::FrameScan::Status::need_more) break;
+        at += scan.size;
+        if (scan.frame.type != amqp::FrameType::method) continue;
+        ByteReader ids(scan.frame.payload);
+        const auto class_id = ids.read_be<uint16_t>();
+        const auto method_id = ids.read_be<uint16_t>();
+        if (ids.ok() && class_id == amqp::BasicPublish::kClassId &&
+            method_id == amqp::BasicPublish::kMethodId) {
+          // Publishes are only counted, not decoded: the ceiling is the publishers'.
+          if (auto c = confirming.find(scan.frame.channel); c != confirming.end())
+            ++c->second.first;
+          continue;
+        }
+        auto decoded = amqp::decode_method(scan.frame.payload);
+        if (!decoded) return;
+        const uint16_t channel = scan.frame.channel;
+        const amqp::Method& method = decoded.value();
+        if (std::holds_alternative<amqp::ConnectionStartOk>(method)) {
+          amqp::append_method(out, 0, amqp::ConnectionTune{{}, 2047, 131072, 0});
+        } else if (std::holds_alternative<amqp::ConnectionOpen>(method)) {
+          amqp::append_method(out, 0, amqp::ConnectionOpenOk{});
+        } else if (std::holds_alternative<amqp::ChannelOpen>(method)) {
+          amqp::append_method(out, channel, amqp::ChannelOpenOk{});
+        } else if (const auto* declare = std::get_if<amqp::QueueDeclare>(&method)) {
+          amqp::append_method(out, channel, amqp::QueueDeclareOk{{}, declare->queue, 0, 0});
+        } else if (std::holds_alternative<amqp::QueueDelete>(method)) {
+          amqp::append_method(out, channel, amqp::QueueDeleteOk{});
+        } else if (std::holds_alternative<amqp::ConfirmSelect>(method)) {
+          confirming[channel] = {0, 0};
+          amqp::append_method(out, channel, amqp::ConfirmSelectOk{});
+        } else if (std::holds_alternative<amqp::ChannelClose>(method)) {
+          confirming.erase(channel);
+          amqp::append_method(out, channel, amqp::ChannelCloseOk{});
+        } else if (std::holds_alternative<amqp::ConnectionClose>(method)) {
+          amqp::append_method(out, 0, amqp::ConnectionCloseOk{});
+          (void)send_all(fd, out);
+          return;
+        }
+      }
+      for (auto& [channel, tags] : confirming) {
+        auto& [published, acked] = tags;
+        if (published > acked)
+          amqp::append_method(out, channel, amqp::BasicAck{{}, published, true});
+        acked = published;
+      }
+      std::memmove(in.data(), in.data() + at, have - at);
+      have -= at;
+      if (!out.empty() && !send_all(fd, out)) return;
+    }
+  }
+
+  LoopbackListener listener_;
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<int> connections_;
+  std::vector<std::thread> threads_;
+};
+
 struct Case {
   size_t size = 100;
   std::string mode = "transient";
@@ -118,9 +244,9 @@ struct Result {
 struct Target {
   std::string name;
   std::string description;
-  // Starts the server on `port` with its data under `data`.
-  std::function<std::unique_ptr<ServerProcess>(uint16_t port, const std::filesystem::path& data)>
-      start;
+  // Starts the server on `port` with its data under `data`; it runs while the result is held.
+  std::function<std::shared_ptr<void>(uint16_t port, const std::filesystem::path& data)> start;
+  bool delivers = true;  // false: publishers only, no consumers (the null broker)
 };
 
 std::vector<Target> targets(const AmqpBenchOptions& options) {
@@ -169,6 +295,13 @@ std::vector<Target> targets(const AmqpBenchOptions& options) {
          server->wait_listening(port, 120s);
          return server;
        }},
+      {"null",
+       "no broker: the handshake answered, every publish confirmed at once and dropped (the "
+       "publishers' own ceiling)",
+       [](uint16_t port, const std::filesystem::path&) {
+         return std::make_shared<NullBroker>(port);
+       },
+       false},
   };
 }
 
@@ -197,49 +330,53 @@ Result measure(const Target& target, uint16_t port, const Case& shape,
 
   std::vector<std::thread> threads;
   for (unsigned q = 0; q < shape.queues; ++q) {
-    threads.emplace_back([&, q] {
-      stop.run([&] {
-        Connection c(port);
-        amqp_basic_qos(c.get(), kChannel, 0, static_cast<uint16_t>(options.prefetch), 0);
-        c.check_rpc("basic.qos");
-        amqp_basic_consume(c.get(), kChannel, amqp_cstring_bytes(queues[q].c_str()),
-                           amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-        c.check_rpc("basic.consume");
-        const unsigned ack_every = std::max(1U, options.prefetch / 4);
-        unsigned unacked = 0;
-        uint64_t last_tag = 0;
-        while (!stop.stopped()) {
-          timeval timeout{0, 100'000};
-          amqp_envelope_t envelope;
-          amqp_maybe_release_buffers(c.get());
-          amqp_rpc_reply_t reply = amqp_consume_message(c.get(), &envelope, &timeout, 0);
-          if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-              reply.library_error == AMQP_STATUS_TIMEOUT) {
-            if (unacked > 0) {
-              amqp_basic_ack(c.get(), kChannel, last_tag, 1);
+    // The consumer; the null broker has none.
+    if (target.delivers) {
+      threads.emplace_back([&, q] {
+        stop.run([&] {
+          Connection c(port);
+          amqp_basic_qos(c.get(), kChannel, 0, static_cast<uint16_t>(options.prefetch), 0);
+          c.check_rpc("basic.qos");
+          amqp_basic_consume(c.get(), kChannel, amqp_cstring_bytes(queues[q].c_str()),
+                             amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+          c.check_rpc("basic.consume");
+          const unsigned ack_every = std::max(1U, options.prefetch / 4);
+          unsigned unacked = 0;
+          uint64_t last_tag = 0;
+          while (!stop.stopped()) {
+            timeval timeout{0, 100'000};
+            amqp_envelope_t envelope;
+            amqp_maybe_release_buffers(c.get());
+            amqp_rpc_reply_t reply = amqp_consume_message(c.get(), &envelope, &timeout, 0);
+            if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                reply.library_error == AMQP_STATUS_TIMEOUT) {
+              if (unacked > 0) {
+                amqp_basic_ack(c.get(), kChannel, last_tag, 1);
+                unacked = 0;
+              }
+              continue;
+            }
+            c.check(reply, "consume");
+            int64_t sent = 0;
+            if (envelope.message.body.len >= sizeof sent) {
+              std::memcpy(&sent, envelope.message.body.bytes, sizeof sent);
+            }
+            last_tag = envelope.delivery_tag;
+            amqp_destroy_envelope(&envelope);
+            in_flight[q]->fetch_sub(1, std::memory_order_relaxed);
+            if (measuring.load(std::memory_order_relaxed)) {
+              delivered.fetch_add(1, std::memory_order_relaxed);
+              latencies[q].push_back(now_nanos() - sent);
+            }
+            if (++unacked >= ack_every) {
+              if (amqp_basic_ack(c.get(), kChannel, last_tag, 1) != AMQP_STATUS_OK)
+                fail("basic.ack");
               unacked = 0;
             }
-            continue;
           }
-          c.check(reply, "consume");
-          int64_t sent = 0;
-          if (envelope.message.body.len >= sizeof sent) {
-            std::memcpy(&sent, envelope.message.body.bytes, sizeof sent);
-          }
-          last_tag = envelope.delivery_tag;
-          amqp_destroy_envelope(&envelope);
-          in_flight[q]->fetch_sub(1, std::memory_order_relaxed);
-          if (measuring.load(std::memory_order_relaxed)) {
-            delivered.fetch_add(1, std::memory_order_relaxed);
-            latencies[q].push_back(now_nanos() - sent);
-          }
-          if (++unacked >= ack_every) {
-            if (amqp_basic_ack(c.get(), kChannel, last_tag, 1) != AMQP_STATUS_OK) fail("basic.ack");
-            unacked = 0;
-          }
-        }
+        });
       });
-    });
+    }
     threads.emplace_back([&, q] {
       stop.run([&] {
         Connection c(port);
@@ -259,7 +396,8 @@ Result measure(const Target& target, uint16_t port, const Case& shape,
         while (!stop.stopped()) {
           const unsigned batch = confirms ? options.confirm_batch : 64;
           for (unsigned i = 0; i < batch; ++i) {
-            while (in_flight[q]->load(std::memory_order_relaxed) >=
+            while (target.delivers &&
+                   in_flight[q]->load(std::memory_order_relaxed) >=
                        static_cast<int64_t>(max_in_flight) &&
                    !stop.stopped()) {
               std::this_thread::sleep_for(50us);
@@ -314,8 +452,9 @@ Result measure(const Target& target, uint16_t port, const Case& shape,
   const auto until = started + std::chrono::duration<double>(options.seconds);
   while (Clock::now() < until && !stop.stopped()) {
     std::this_thread::sleep_for(1s);
-    fmt::print(stderr, "  {} {}: {} delivered so far\n", target.name, shape.label(),
-               delivered.load());
+    fmt::print(stderr, "  {} {}: {} {} so far\n", target.name, shape.label(),
+               target.delivers ? delivered.load() : published.load(),
+               target.delivers ? "delivered" : "published");
   }
   measuring = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
@@ -405,11 +544,35 @@ int run_amqp_bench(const AmqpBenchOptions& options) {
                             d.p99_ms, r.p99_ms);
       }
     }
-    if (ratios.empty()) continue;
-    std::sort(ratios.begin(), ratios.end());
-    fmt::print("  {:24} delivery median {:.2f}x, {:.2f}x to {:.2f}x; p99 lower in {} of {}: {}\n",
-               shape.label(), median(ratios), ratios.front(), ratios.back(), p99_lower,
-               ratios.size(), each);
+    if (!ratios.empty()) {
+      std::sort(ratios.begin(), ratios.end());
+      fmt::print("  {:24} delivery median {:.2f}x, {:.2f}x to {:.2f}x; p99 lower in {} of {}: {}\n",
+                 shape.label(), median(ratios), ratios.front(), ratios.back(), p99_lower,
+                 ratios.size(), each);
+    }
+  }
+  fmt::print(
+      "\nThe publishers' ceiling: their median publish rate into the null broker, and each "
+      "broker's median delivery rate as a fraction of it:\n");
+  for (const Case& shape : cases) {
+    auto rates = [&](const std::string& target, double Result::*field) {
+      std::vector<double> v;
+      for (const Result& r : results) {
+        if (r.target == target && r.shape.label() == shape.label()) v.push_back(r.*field);
+      }
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    const std::vector<double> ceiling = rates("null", &Result::published_per_second);
+    if (ceiling.empty() || median(ceiling) <= 0) continue;
+    std::string line = fmt::format("  {:24} {:.0f} msg/s", shape.label(), median(ceiling));
+    for (const char* broker : {"depot", "rabbitmq"}) {
+      const std::vector<double> delivered = rates(broker, &Result::delivered_per_second);
+      if (!delivered.empty()) {
+        line += fmt::format("; {} {:.2f}", broker, median(delivered) / median(ceiling));
+      }
+    }
+    fmt::print("{}\n", line);
   }
   return 0;
 }

@@ -12,7 +12,8 @@ namespace depot::bench {
 struct AmqpBenchOptions {
   std::filesystem::path dir = "build/bench-data/amqp";  // servers' data; emptied first
   std::filesystem::path depot_binary;                   // the `depot` to spawn (default: this one)
-  std::vector<std::string> targets = {"depot", "rabbitmq"};
+  // null: no broker, the publishers alone (their ceiling on this machine)
+  std::vector<std::string> targets = {"depot", "rabbitmq", "null"};
   std::vector<size_t> sizes = {100, 4096};  // message body bytes
   // transient (no confirms), confirms (transient, confirmed in batches), persistent (durable
   // queue, delivery_mode 2, confirmed in batches)

@@ -32,18 +32,21 @@ inline uint16_t free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
-// A listening socket on an ephemeral loopback port, for the references a load generator measures
-// next to the server (a peer it plays itself).
+// A listening socket on a loopback port (by default an ephemeral one), for the references a load
+// generator measures next to the server (a peer it plays itself).
 class LoopbackListener {
  public:
-  LoopbackListener() {
+  explicit LoopbackListener(uint16_t port = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::listen(fd_, 4) == 0 &&
+        ::listen(fd_, 64) == 0 &&
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
       port_ = ntohs(addr.sin_port);
     }
@@ -56,6 +59,8 @@ class LoopbackListener {
 
   bool ok() const { return port_ != 0; }
   uint16_t port() const { return port_; }
+  // Makes a waiting accept() return -1, and every later one.
+  void shut() { ::shutdown(fd_, SHUT_RDWR); }
   // The next connection, with Nagle off as on the clients' side; -1 on error. The caller closes it.
   int accept() {
     const int peer = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);

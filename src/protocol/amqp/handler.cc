@@ -120,12 +120,6 @@ struct SessionShared {
   server::AsyncEvent wake_event;  // on the connection's strand
 };
 
-// A method frame.
-void append_method(Bytes& out, uint16_t channel, const Method& method) {
-  append_frame_in_place(out, FrameType::method, channel,
-                        [&method](Bytes& to) { encode_method(method, to); });
-}
-
 // A method that carries content (basic.deliver, get-ok, return): the method frame, the content
 // header, and the body in frames of at most frame_max.
 void append_content(Bytes& out, uint16_t channel, const Method& method,

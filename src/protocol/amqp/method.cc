@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "protocol/amqp/frame.h"
+
 namespace depot::amqp {
 namespace {
 
@@ -343,6 +345,11 @@ void encode_method(const Method& method, Bytes& out) {
         fields(args, m);
       },
       method);
+}
+
+void append_method(Bytes& out, uint16_t channel, const Method& method) {
+  append_frame_in_place(out, FrameType::method, channel,
+                        [&method](Bytes& to) { encode_method(method, to); });
 }
 
 bool carries_content(const Method& method) {

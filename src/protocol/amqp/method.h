@@ -285,6 +285,9 @@ Decoded<Method> decode_method(ByteSpan payload);
 // Appends the method's payload (ids and arguments), not its frame.
 void encode_method(const Method& method, Bytes& out);
 
+// Appends the method's whole frame on `channel`, its payload encoded in place.
+void append_method(Bytes& out, uint16_t channel, const Method& method);
+
 // "basic.publish", for logs and error texts.
 const char* method_name(uint16_t class_id, uint16_t method_id);
 
