@@ -1746,11 +1746,14 @@ void AmqpService::start(const asio::any_io_executor& executor) {
           co_await ticker->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
           if (ticker->stopped) break;
           tick();
-          if (++round % 4 == 0 && store_) {
-            if (auto collected = store_->collect_garbage(); !collected) {
-              spdlog::error("amqp: message store maintenance failed: {}",
-                            collected.error().message());
-            }
+          if (++round % 4 == 0 && store_ && !collecting_.exchange(true)) {
+            asio::post(maintenance_, [this] {
+              if (auto collected = store_->collect_garbage(); !collected) {
+                spdlog::error("amqp: message store maintenance failed: {}",
+                              collected.error().message());
+              }
+              collecting_ = false;
+            });
           }
         }
       },
@@ -1765,6 +1768,7 @@ void AmqpService::stop() {
 
 Result<void> AmqpService::close() {
   stop();
+  maintenance_.join();
   if (definitions_) DEPOT_TRY(definitions_->close());
   if (store_) DEPOT_TRY(store_->close());
   return success();

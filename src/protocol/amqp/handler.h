@@ -4,6 +4,7 @@
 // messages: publish (mandatory, basic.return), consume / deliver / get, qos, ack / nack / reject /
 // recover, publisher confirms and transactions, over messaging::VirtualHost. Errors close the
 // channel (403, 404, 405, 406) or the connection (5xx) with RabbitMQ's reply codes and texts.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "messaging/definitions.h"
 #include "messaging/message_store.h"
@@ -112,6 +114,12 @@ class AmqpService {
   std::mutex mutex_;
   struct Ticker;
   std::shared_ptr<Ticker> ticker_;
+  // The store's garbage collection runs here, not on the I/O thread: deleting a settled segment
+  // ends with the last close of a large unlinked file, which frees its blocks and page cache and
+  // took tens of milliseconds, a stall of every connection once a second under load.
+  std::atomic<bool> collecting_{false};
+  // Last, so destroyed (joined) first, while the store it works on still exists.
+  boost::asio::thread_pool maintenance_{1};
 };
 
 class AmqpHandler final : public server::ProtocolHandler {
