@@ -4,7 +4,8 @@
 // multiple acks, the publisher with or without confirms (waited for in batches). Each message
 // carries its publish time; the consumer records publish-to-deliver latency. The same publishers
 // also drive a null broker, which confirms and discards every message: what they reach there is
-// the load generator's own ceiling on this machine.
+// what the load generator sends on this machine when its peer does no work (a reference, not a
+// bound: a publisher's cost also depends on how its peer reads).
 #include "bench/amqp_bench.h"
 
 #include <amqp.h>
@@ -174,7 +175,7 @@ class NullBroker {
         const auto method_id = ids.read_be<uint16_t>();
         if (ids.ok() && class_id == amqp::BasicPublish::kClassId &&
             method_id == amqp::BasicPublish::kMethodId) {
-          // Publishes are only counted, not decoded: the ceiling is the publishers'.
+          // Publishes are only counted, not decoded: the null broker is to cost nothing.
           if (auto c = confirming.find(scan.frame.channel); c != confirming.end())
             ++c->second.first;
           continue;
@@ -297,7 +298,7 @@ std::vector<Target> targets(const AmqpBenchOptions& options) {
        }},
       {"null",
        "no broker: the handshake answered, every publish confirmed at once and dropped (the "
-       "publishers' own ceiling)",
+       "publishers' rate when their peer does no work)",
        [](uint16_t port, const std::filesystem::path&) {
          return std::make_shared<NullBroker>(port);
        },
@@ -552,7 +553,7 @@ int run_amqp_bench(const AmqpBenchOptions& options) {
     }
   }
   fmt::print(
-      "\nThe publishers' ceiling: their median publish rate into the null broker, and each "
+      "\nThe publishers' reference: their median publish rate into the null broker, and each "
       "broker's median delivery rate as a fraction of it:\n");
   for (const Case& shape : cases) {
     auto rates = [&](const std::string& target, double Result::*field) {
@@ -563,13 +564,13 @@ int run_amqp_bench(const AmqpBenchOptions& options) {
       std::sort(v.begin(), v.end());
       return v;
     };
-    const std::vector<double> ceiling = rates("null", &Result::published_per_second);
-    if (ceiling.empty() || median(ceiling) <= 0) continue;
-    std::string line = fmt::format("  {:24} {:.0f} msg/s", shape.label(), median(ceiling));
+    const std::vector<double> reference = rates("null", &Result::published_per_second);
+    if (reference.empty() || median(reference) <= 0) continue;
+    std::string line = fmt::format("  {:24} {:.0f} msg/s", shape.label(), median(reference));
     for (const char* broker : {"depot", "rabbitmq"}) {
       const std::vector<double> delivered = rates(broker, &Result::delivered_per_second);
       if (!delivered.empty()) {
-        line += fmt::format("; {} {:.2f}", broker, median(delivered) / median(ceiling));
+        line += fmt::format("; {} {:.2f}", broker, median(delivered) / median(reference));
       }
     }
     fmt::print("{}\n", line);

@@ -12,7 +12,7 @@ namespace depot::bench {
 struct AmqpBenchOptions {
   std::filesystem::path dir = "build/bench-data/amqp";  // servers' data; emptied first
   std::filesystem::path depot_binary;                   // the `depot` to spawn (default: this one)
-  // null: no broker, the publishers alone (their ceiling on this machine)
+  // null: no broker, the publishers alone (their rate when the peer does no work)
   std::vector<std::string> targets = {"depot", "rabbitmq", "null"};
   std::vector<size_t> sizes = {100, 4096};  // message body bytes
   // transient (no confirms), confirms (transient, confirmed in batches), persistent (durable

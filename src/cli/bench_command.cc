@@ -105,9 +105,10 @@ BenchCommand::BenchCommand(CLI::App& parent) {
                    "Directory for the servers' data (in a subdirectory the bench removes)")
       ->capture_default_str();
   amqp_
-      ->add_option("--targets", amqp_options_.targets,
-                   "Systems to measure: depot, rabbitmq, null (no broker: every publish "
-                   "confirmed at once and dropped, the publishers' own ceiling)")
+      ->add_option(
+          "--targets", amqp_options_.targets,
+          "Systems to measure: depot, rabbitmq, null (no broker: every publish "
+          "confirmed at once and dropped, the publishers' rate when their peer does no work)")
       ->capture_default_str()
       ->delimiter(',');
   amqp_->add_option("--sizes", amqp_options_.sizes, "Message body sizes in bytes")
