@@ -137,16 +137,6 @@ class NullBroker {
   NullBroker& operator=(const NullBroker&) = delete;
 
  private:
-  static bool send_all(int fd, Bytes& out) {
-    for (size_t at = 0; at < out.size();) {
-      const ssize_t n = ::send(fd, out.data() + at, out.size() - at, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      at += static_cast<size_t>(n);
-    }
-    out.clear();
-    return true;
-  }
-
   static void serve(int fd) {
     Bytes in(1 << 18);
     size_t have = 0;
@@ -202,7 +192,7 @@ class NullBroker {
           amqp::append_method(out, channel, amqp::ChannelCloseOk{});
         } else if (std::holds_alternative<amqp::ConnectionClose>(method)) {
           amqp::append_method(out, 0, amqp::ConnectionCloseOk{});
-          (void)send_all(fd, out);
+          (void)send_all(fd, out.data(), out.size());
           return;
         }
       }
@@ -214,7 +204,8 @@ class NullBroker {
       }
       std::memmove(in.data(), in.data() + at, have - at);
       have -= at;
-      if (!out.empty() && !send_all(fd, out)) return;
+      if (!out.empty() && !send_all(fd, out.data(), out.size())) return;
+      out.clear();
     }
   }
 

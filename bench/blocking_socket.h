@@ -32,6 +32,18 @@ inline uint16_t free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
+// Sends all `size` bytes on a blocking socket; false on any error or a closed peer.
+inline bool send_all(int fd, const void* data, size_t size) {
+  const auto* at = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::send(fd, at, size, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    at += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 // A listening socket on a loopback port (by default an ephemeral one), for the references a load
 // generator measures next to the server (a peer it plays itself).
 class LoopbackListener {
@@ -105,11 +117,7 @@ class BlockingSocket {
   bool ok() const { return ok_; }
 
   bool send(std::string_view bytes) {
-    while (ok_ && !bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) ok_ = false;
-      if (ok_) bytes.remove_prefix(static_cast<size_t>(n));
-    }
+    if (ok_ && !send_all(fd_, bytes.data(), bytes.size())) ok_ = false;
     return ok_;
   }
 

@@ -523,12 +523,7 @@ Percentiles loopback_relay(size_t size, double rate, double seconds) {
     for (;;) {
       const ssize_t n = ::recv(inbound, buffer.data(), buffer.size(), 0);
       if (n <= 0) break;
-      for (ssize_t at = 0; at < n;) {
-        const ssize_t sent =
-            ::send(outbound, buffer.data() + at, static_cast<size_t>(n - at), MSG_NOSIGNAL);
-        if (sent <= 0) return;
-        at += sent;
-      }
+      if (!send_all(outbound, buffer.data(), static_cast<size_t>(n))) return;
     }
   });
   const auto total = static_cast<uint64_t>(rate * seconds);

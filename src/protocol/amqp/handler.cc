@@ -349,7 +349,8 @@ class Session {
   awaitable<std::optional<Method>> expect_method(uint16_t channel);
   void start_heartbeats();
   void start_writer();
-  // False once the connection is to end.
+  // A method or heartbeat frame (content frames go to take_content). False once the connection
+  // is to end.
   awaitable<bool> on_frame(const Frame& frame);
   // A content header or body frame. It never waits, so it is a plain function: two of every
   // publish's three frames cost no coroutine frame. False when the connection must close (the
