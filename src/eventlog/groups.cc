@@ -441,6 +441,7 @@ void GroupCoordinator::update_static_member_and_rebalance(Group& group,
         JoinResult result = current_generation(group, member, false);
         result.leader_id = previous_leader;
         answer(std::exchange(member.awaiting_join, nullptr), std::move(result));
+        persist(group);
       } else {
         maybe_prepare_rebalance(group, now_ms);
       }
@@ -562,6 +563,7 @@ void GroupCoordinator::complete_join(Group& group, int64_t now_ms) {
   if (group.members.empty()) {
     group.protocol_name.reset();
     group.state = GroupState::empty;
+    persist(group);
     return;
   }
   group.protocol_name = group.select_protocol();
@@ -685,6 +687,7 @@ void GroupCoordinator::sync(SyncRequest request, int64_t now_ms, SyncCallback do
       }
     }
     group->state = GroupState::stable;
+    persist(*group);
   }
   run_answers();
 }
@@ -854,6 +857,55 @@ ErrorCode GroupCoordinator::remove_group(std::string_view group_id) {
   if (it->second->state != GroupState::empty) return kNonEmptyGroup;
   groups_.erase(it);
   return kNone;
+}
+
+// ---- Across restarts
+
+void GroupCoordinator::persist(const Group& group) {
+  if (!writer_) return;
+  GroupMetadata metadata;
+  metadata.protocol_type = group.protocol_type.value_or("");
+  metadata.generation_id = group.generation_id;
+  metadata.protocol_name = group.protocol_name;
+  metadata.leader_id = group.leader_id;
+  for (const Member* m : group.members_in_join_order()) {
+    const Bytes* subscription =
+        group.protocol_name ? m->metadata_for(*group.protocol_name) : nullptr;
+    metadata.members.push_back({m->member_id, m->group_instance_id, m->client_id, m->client_host,
+                                m->rebalance_timeout_ms, m->session_timeout_ms,
+                                subscription ? *subscription : Bytes{}, m->assignment});
+  }
+  writer_(group.group_id, metadata);
+}
+
+void GroupCoordinator::restore(std::string_view group_id, const GroupMetadata& metadata,
+                               int64_t now_ms) {
+  groups_.erase(std::string(group_id));
+  Group& group = create(group_id);
+  group.generation_id = metadata.generation_id;
+  if (!metadata.protocol_type.empty()) group.protocol_type = metadata.protocol_type;
+  if (metadata.members.empty() || !metadata.protocol_name) return;  // Empty
+  group.protocol_name = metadata.protocol_name;
+  for (const GroupMemberMetadata& m : metadata.members) {
+    Member member;
+    member.member_id = m.member_id;
+    member.group_instance_id = m.group_instance_id;
+    member.client_id = m.client_id;
+    member.client_host = m.client_host;
+    member.session_timeout_ms = m.session_timeout_ms;
+    member.rebalance_timeout_ms = m.rebalance_timeout_ms;
+    member.protocol_type = metadata.protocol_type;
+    member.protocols = {{*metadata.protocol_name, m.subscription}};
+    member.assignment = m.assignment;
+    member.session_deadline_ms = now_ms + m.session_timeout_ms;
+    member.join_order = next_join_order_++;
+    if (m.group_instance_id) group.static_members[*m.group_instance_id] = m.member_id;
+    group.members.emplace(m.member_id, std::move(member));
+  }
+  group.leader_id = metadata.leader_id;
+  if (!group.leader_id || !group.members.contains(*group.leader_id))
+    group.leader_id = metadata.members.front().member_id;
+  group.state = GroupState::stable;
 }
 
 void GroupCoordinator::ensure_group(std::string_view group_id) {

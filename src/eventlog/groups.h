@@ -153,6 +153,36 @@ struct GroupListing {
   std::string state;
 };
 
+// What is kept of a group across a restart (Kafka's GroupMetadataValue in __consumer_offsets):
+// its generation with the members and assignments of that generation, so that members carry on
+// heartbeating after a restart instead of rejoining.
+struct GroupMemberMetadata {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  int32_t rebalance_timeout_ms = 0;
+  int32_t session_timeout_ms = 0;
+  Bytes subscription;  // the member's metadata for the group's protocol
+  Bytes assignment;
+
+  bool operator==(const GroupMemberMetadata&) const = default;
+};
+
+struct GroupMetadata {
+  std::string protocol_type;
+  int32_t generation_id = 0;
+  std::optional<std::string> protocol_name;  // set when there are members
+  std::optional<std::string> leader_id;
+  std::vector<GroupMemberMetadata> members;  // in the order they joined; none for an Empty group
+
+  bool operator==(const GroupMetadata&) const = default;
+};
+
+// Writes a group's metadata where it will be found after a restart. Called under the
+// coordinator's serialisation, so it must not call back into the coordinator.
+using GroupMetadataWriter = std::function<void(std::string_view group_id, const GroupMetadata&)>;
+
 class GroupCoordinator {
  public:
   explicit GroupCoordinator(GroupCoordinatorOptions options = {});
@@ -182,6 +212,13 @@ class GroupCoordinator {
   std::vector<GroupListing> list() const;  // by group id
   // DeleteGroups: only an Empty group can go. The caller deletes its committed offsets.
   ErrorCode remove_group(std::string_view group_id);
+  // Groups are written through `writer` at the points Kafka writes them: when a generation
+  // becomes Stable with the leader's assignments, when a static member's new id takes over
+  // without a rebalance, and when the last member has gone (Empty, with its generation).
+  void persist_with(GroupMetadataWriter writer) { writer_ = std::move(writer); }
+  // A group as last written, before a restart: Stable with its members, each with a session
+  // that starts at `now_ms`, or Empty when it has none.
+  void restore(std::string_view group_id, const GroupMetadata& metadata, int64_t now_ms);
   // Registers a group known only from committed offsets (found in the offset store at start), so
   // that it is listed and described, as Empty, like any other.
   void ensure_group(std::string_view group_id);
@@ -213,6 +250,7 @@ class GroupCoordinator {
   void remove_member(Group& group, const std::string& member_id);
   void reset_assignments(Group& group, ErrorCode error);
   void expire(Group& group, int64_t now_ms);
+  void persist(const Group& group);
   JoinResult current_generation(const Group& group, const Member& member, bool with_members) const;
 
   // Callbacks wait here until the call that completed them has finished changing state.
@@ -226,6 +264,7 @@ class GroupCoordinator {
   uint64_t next_join_order_ = 0;
   std::deque<std::function<void()>> answers_;
   bool running_answers_ = false;
+  GroupMetadataWriter writer_;
 };
 
 }  // namespace depot::eventlog

@@ -1,8 +1,9 @@
 #pragma once
-// Committed consumer-group offsets (Kafka's __consumer_offsets): one keyed record per group,
-// topic and partition in a compacted storage-engine log, the newest record of a key being the
-// committed offset, a tombstone its deletion. Opening the store reads the log back into memory;
-// compaction keeps the log to about the size of what is committed. No wire formats.
+// Committed consumer-group offsets and group metadata (Kafka's __consumer_offsets): one keyed
+// record per group, topic and partition, and one per group for its metadata, in a compacted
+// storage-engine log, the newest record of a key being the current value, a tombstone its
+// deletion. Opening the store reads the log back into memory; compaction keeps the log to about
+// the size of what is held. No wire formats.
 //
 // Thread-safe (one mutex over the in-memory view; the log is thread-safe itself).
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "eventlog/groups.h"
 #include "storage/log.h"
 
 namespace depot::eventlog {
@@ -58,7 +60,11 @@ class OffsetStore {
   // the client is told: -1 when there was nothing to write. Visible to fetch() at once.
   Result<int64_t> commit(std::string_view group, std::span<const OffsetCommit> offsets,
                          int64_t now_ms);
-  // Writes a tombstone for every offset the group has committed; the same return as commit().
+  // Writes the group's metadata, replacing what was written before; the same return as commit().
+  Result<int64_t> store_group(std::string_view group, const GroupMetadata& metadata,
+                              int64_t now_ms);
+  // Writes a tombstone for every offset the group has committed, and for its metadata; the same
+  // return as commit().
   Result<int64_t> delete_group(std::string_view group, int64_t now_ms);
   // The same for every group's offsets in a deleted topic, so that a topic made again under the
   // same name is not read from the old topic's positions (Kafka drops them too).
@@ -72,6 +78,8 @@ class OffsetStore {
                                        int32_t partition) const;
   TopicOffsets all(std::string_view group) const;  // empty for a group with none
   std::vector<std::string> groups() const;         // every group with offsets, by id
+  // Every group's metadata as last stored, by id.
+  std::map<std::string, GroupMetadata, std::less<>> group_metadata() const;
 
   // Compacts the log once the records superseded since the last compaction are at least as
   // many as the offsets held (Kafka's min.cleanable.dirty.ratio of 0.5), and at least
@@ -85,16 +93,20 @@ class OffsetStore {
  private:
   explicit OffsetStore(std::shared_ptr<storage::Log> log) : log_(std::move(log)) {}
   Result<void> load();
+  // Tombstones the offsets `doomed` picks by (group, topic), and the metadata of `metadata_of`.
   Result<int64_t> delete_matching(
-      int64_t now_ms, const std::function<bool(std::string_view, std::string_view)>& doomed);
+      int64_t now_ms, const std::function<bool(std::string_view, std::string_view)>& doomed,
+      std::optional<std::string_view> metadata_of);
   // The in-memory side of a record read back or just written (nullopt: a tombstone).
   void apply(std::string_view group, const std::string& topic, int32_t partition,
              std::optional<CommittedOffset> value);
+  void apply_group(std::string_view group, std::optional<GroupMetadata> value);
 
   std::shared_ptr<storage::Log> log_;
   mutable std::mutex mutex_;
   std::map<std::string, TopicOffsets, std::less<>> groups_;
-  size_t live_records_ = 0;        // committed offsets held (one record each in the log)
+  std::map<std::string, GroupMetadata, std::less<>> group_metadata_;
+  size_t live_records_ = 0;        // offsets and group metadata held (one record each in the log)
   size_t superseded_records_ = 0;  // records made garbage since the last compaction
 };
 

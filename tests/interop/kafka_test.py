@@ -50,6 +50,17 @@ class Depot(SpawnedDepot):
         return Producer(settings)
 
 
+def drain(consumer, count):
+    """The values of up to `count` messages polled within 30 s; errors (a broker away) skipped."""
+    seen = []
+    deadline = time.time() + 30
+    while len(seen) < count and time.time() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and msg.error() is None:
+            seen.append(msg.value().decode())
+    return seen
+
+
 def request(api_key, version, correlation_id, body=b"", flexible=False):
     header = struct.pack(">hhih", api_key, version, correlation_id, 4) + b"test"
     if flexible:
@@ -375,15 +386,6 @@ class KafkaTest(unittest.TestCase):
                              "group.id": "workers", "auto.offset.reset": "earliest",
                              "enable.auto.commit": False, "session.timeout.ms": 6000})
 
-        def drain(c, count):
-            seen = []
-            deadline = time.time() + 30
-            while len(seen) < count and time.time() < deadline:
-                msg = c.poll(0.5)
-                if msg is not None and msg.error() is None:
-                    seen.append(msg.value().decode())
-            return seen
-
         first = consumer()
         first.subscribe(["work"])
         got = drain(first, 30)
@@ -400,6 +402,49 @@ class KafkaTest(unittest.TestCase):
         second.close()
         # Together: every job once.
         self.assertEqual(sorted(got + rest), sorted(f"job {i}" for i in range(40)))
+
+
+    def test_a_group_carries_on_across_a_kill_without_a_rebalance(self):
+        admin = self.depot.admin()
+        admin.create_topics([NewTopic("events", num_partitions=2)])["events"].result(10)
+
+        def produce(first, count):
+            producer = self.depot.producer()
+            for i in range(first, first + count):
+                producer.produce("events", value=f"event {i}", partition=i % 2)
+            self.assertEqual(producer.flush(30), 0)
+
+        produce(0, 10)
+        assigned, revoked = [], []
+        consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{self.depot.port}",
+                             "group.id": "steady", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False, "session.timeout.ms": 6000,
+                             "heartbeat.interval.ms": 500, "reconnect.backoff.max.ms": 200})
+        consumer.subscribe(
+            ["events"],
+            on_assign=lambda c, ps: assigned.append(sorted(p.partition for p in ps)),
+            on_revoke=lambda c, ps: revoked.append(sorted(p.partition for p in ps)))
+
+        def members():
+            (group,) = admin.list_groups("steady", timeout=10)
+            return group.state, sorted(m.id for m in group.members)
+
+        self.assertEqual(len(drain(consumer, 10)), 10)
+        state, before = members()
+        self.assertEqual((state, len(before)), ("Stable", 1))
+
+        # Killed, not stopped: the group was written when its generation became Stable.
+        self.depot.restart(kill=True)
+        produce(10, 10)
+        self.assertEqual(sorted(drain(consumer, 10)), sorted(f"event {i}" for i in range(10, 20)))
+        drain_until = time.time() + 1.5  # three heartbeats, each would have been told to rejoin
+        while time.time() < drain_until:
+            consumer.poll(0.1)
+        # The member kept its id and generation: one assignment, never revoked.
+        self.assertEqual(members(), ("Stable", before))
+        self.assertEqual(assigned, [[0, 1]])
+        self.assertEqual(revoked, [])
+        consumer.close()
 
 
 class KafkaSaslTest(unittest.TestCase):

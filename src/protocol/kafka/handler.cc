@@ -1623,9 +1623,23 @@ KafkaService::KafkaService(std::unique_ptr<eventlog::TopicStore> topics,
       offsets_(std::move(offsets)),
       options_(std::move(options)),
       groups_(options_.groups) {
-  // Groups known only from their committed offsets are listed and described as Empty.
+  // Groups come back as last written: a Stable generation's members carry on heartbeating, as
+  // they do after a Kafka coordinator moves. Groups known only from their committed offsets are
+  // listed and described as Empty.
+  const auto resumed = offsets_->group_metadata();
+  for (const auto& [group, metadata] : resumed)
+    groups_.restore(group, metadata, now_ms());
   for (const std::string& group : offsets_->groups())
     groups_.ensure_group(group);
+  if (!resumed.empty()) spdlog::info("eventlog: {} consumer group(s) resumed", resumed.size());
+  // Not waited for: losing the newest metadata costs the group one rebalance, never an offset.
+  groups_.persist_with(
+      [offsets = offsets_.get()](std::string_view group, const eventlog::GroupMetadata& metadata) {
+        if (auto stored = offsets->store_group(group, metadata, now_ms()); !stored) {
+          spdlog::error("eventlog: cannot write the metadata of group {}: {}", group,
+                        stored.error().message());
+        }
+      });
 }
 
 KafkaService::~KafkaService() {

@@ -89,6 +89,7 @@ class GroupCoordinatorTest : public ::testing::Test {
   std::pair<std::string, std::string> stable_pair(JoinRequest a = request("a"),
                                                   JoinRequest b = request("b")) {
     coordinator_ = std::make_unique<GroupCoordinator>(options(100));
+    record_writes();
     auto joined_a = join(std::move(a), 0);
     auto joined_b = join(std::move(b), 0);
     coordinator_->tick(100);  // b joined during the initial delay, which starts over
@@ -103,7 +104,15 @@ class GroupCoordinatorTest : public ::testing::Test {
     return {a_id, b_id};
   }
 
+  // Keeps what the coordinator writes for a restart in written_.
+  void record_writes() {
+    coordinator_->persist_with([this](std::string_view group, const GroupMetadata& metadata) {
+      written_.emplace_back(std::string(group), metadata);
+    });
+  }
+
   std::unique_ptr<GroupCoordinator> coordinator_ = std::make_unique<GroupCoordinator>(options());
+  std::vector<std::pair<std::string, GroupMetadata>> written_;
 };
 
 TEST_F(GroupCoordinatorTest, TwoMembersJoinOneGenerationAndGetTheLeadersAssignments) {
@@ -607,6 +616,126 @@ TEST_F(GroupCoordinatorTest, ACallbackMayCallBackIntoTheCoordinator) {
   EXPECT_EQ(synced->error, kNone);
   EXPECT_EQ(synced->assignment, bytes("everything"));
   EXPECT_EQ(state(), "Stable");
+}
+
+TEST_F(GroupCoordinatorTest, AGenerationIsWrittenWhenStableAndTheGroupWhenEmpty) {
+  auto [a_id, b_id] = stable_pair();
+  // Once, when the leader's assignments made the generation Stable: not on joins or syncs before.
+  ASSERT_EQ(written_.size(), 1u);
+  EXPECT_EQ(written_[0].first, "orders");
+  const GroupMetadata& stable = written_[0].second;
+  EXPECT_EQ(stable.protocol_type, "consumer");
+  EXPECT_EQ(stable.generation_id, 1);
+  EXPECT_EQ(stable.protocol_name, "range");
+  EXPECT_EQ(stable.leader_id, a_id);
+  ASSERT_EQ(stable.members.size(), 2u);
+  EXPECT_EQ(stable.members[0],
+            (GroupMemberMetadata{a_id, std::nullopt, "a", "/127.0.0.1", 5'000, 10'000,
+                                 bytes("subscription:a"), bytes("a-parts")}));
+  EXPECT_EQ(stable.members[1].member_id, b_id);
+  EXPECT_EQ(stable.members[1].assignment, bytes("b-parts"));
+
+  // Heartbeats and a follower's sync change nothing worth writing.
+  EXPECT_EQ(heartbeat(a_id, 1, 2'000), kNone);
+  EXPECT_TRUE(sync(b_id, 1, 2'000)->ready());
+  EXPECT_EQ(written_.size(), 1u);
+
+  // The last member gone, the group is Empty with its next generation, and written as such.
+  coordinator_->leave("orders", {{a_id, std::nullopt}}, 3'000);
+  EXPECT_EQ(written_.size(), 1u);  // b is still there, to rejoin
+  coordinator_->leave("orders", {{b_id, std::nullopt}}, 3'100);
+  ASSERT_EQ(written_.size(), 2u);
+  EXPECT_EQ(state(), "Empty");
+  EXPECT_EQ(written_[1].second, (GroupMetadata{"consumer", 2, std::nullopt, std::nullopt, {}}));
+}
+
+TEST_F(GroupCoordinatorTest, ARestoredGroupCarriesOnWithoutARebalance) {
+  auto [a_id, b_id] = stable_pair();
+  ASSERT_EQ(written_.size(), 1u);
+  const GroupMetadata before = written_[0].second;
+
+  // A coordinator started afresh (a restart) from what was written, at time 50'000: the old
+  // sessions have long run out, the restored ones start now.
+  coordinator_ = std::make_unique<GroupCoordinator>(options());
+  record_writes();
+  coordinator_->restore("orders", before, 50'000);
+  written_.clear();
+  EXPECT_EQ(state(), "Stable");
+  EXPECT_EQ(heartbeat(a_id, 1, 55'000), kNone);
+  EXPECT_EQ(heartbeat(b_id, 1, 55'000), kNone);
+  EXPECT_EQ(heartbeat(b_id, 0, 55'000), kIllegalGeneration);
+  EXPECT_EQ(heartbeat("nobody", 1, 55'000), kUnknownMemberId);
+  auto synced = sync(b_id, 1, 55'000);
+  ASSERT_TRUE(synced->ready());
+  EXPECT_EQ(synced->result->error, kNone);
+  EXPECT_EQ(synced->result->assignment, bytes("b-parts"));
+  const GroupDescription d = coordinator_->describe("orders");
+  EXPECT_EQ(d.generation_id, 1);
+  EXPECT_EQ(d.protocol, "range");
+  ASSERT_EQ(d.members.size(), 2u);
+  EXPECT_EQ(d.members[0].member_id, a_id);
+  EXPECT_EQ(d.members[0].metadata, bytes("subscription:a"));
+  EXPECT_EQ(d.members[1].assignment, bytes("b-parts"));
+  EXPECT_TRUE(written_.empty());  // restoring writes nothing
+
+  // A follower rejoining unchanged gets generation 1 back, as in any Stable group.
+  auto b = join(request("b", b_id), 56'000);
+  ASSERT_TRUE(b->ready());
+  EXPECT_EQ(b->result->generation_id, 1);
+  EXPECT_EQ(b->result->leader_id, a_id);
+
+  // A member that stops heartbeating after the restart is expired on its session timeout from
+  // its last heartbeat, as before; the rebalance completes with the one that rejoins.
+  EXPECT_EQ(heartbeat(a_id, 1, 60'000), kNone);
+  coordinator_->tick(66'000);  // b's session ran out: its join at 56'000 was its last word
+  EXPECT_EQ(state(), "PreparingRebalance");
+  auto a = join(request("a", a_id), 66'100);
+  ASSERT_TRUE(a->ready());
+  EXPECT_EQ(a->result->generation_id, 2);
+  ASSERT_EQ(a->result->members.size(), 1u);
+}
+
+TEST_F(GroupCoordinatorTest, RestoredStaticMembersComeBackUnderTheirInstanceIds) {
+  JoinRequest a = request("a");
+  a.group_instance_id = "host-1";
+  JoinRequest b = request("b");
+  b.group_instance_id = "host-2";
+  auto [a_id, b_id] = stable_pair(std::move(a), std::move(b));
+  ASSERT_EQ(written_.size(), 1u);
+  EXPECT_EQ(written_[0].second.members[1].group_instance_id, "host-2");
+
+  coordinator_ = std::make_unique<GroupCoordinator>(options());
+  record_writes();
+  coordinator_->restore("orders", written_[0].second, 50'000);
+  written_.clear();
+  // The old id of host-2 is fenced once host-2 is back under a new one, with no rebalance; the
+  // new id is written, since it is the one to find after another restart.
+  JoinRequest again = request("b");
+  again.group_instance_id = "host-2";
+  auto b_back = join(std::move(again), 51'000);
+  ASSERT_TRUE(b_back->ready());
+  EXPECT_EQ(b_back->result->error, kNone);
+  EXPECT_EQ(b_back->result->generation_id, 1);
+  EXPECT_EQ(state(), "Stable");
+  const std::string new_b = b_back->result->member_id;
+  EXPECT_NE(new_b, b_id);
+  EXPECT_EQ(heartbeat(b_id, 1, 51'100, "host-2"), kFencedInstanceId);
+  EXPECT_EQ(heartbeat(new_b, 1, 51'100, "host-2"), kNone);
+  ASSERT_EQ(written_.size(), 1u);
+  EXPECT_EQ(written_[0].second.members[1].member_id, new_b);
+  EXPECT_EQ(written_[0].second.members[1].assignment, bytes("b-parts"));
+}
+
+TEST_F(GroupCoordinatorTest, ARestoredEmptyGroupKeepsItsGeneration) {
+  coordinator_->restore("orders", GroupMetadata{"consumer", 7, std::nullopt, std::nullopt, {}}, 0);
+  const GroupDescription d = coordinator_->describe("orders");
+  EXPECT_EQ(d.state, "Empty");
+  EXPECT_EQ(d.generation_id, 7);
+  EXPECT_EQ(d.protocol_type, "consumer");
+  // The next generation follows on from the restored one.
+  coordinator_->join(request("a"), 0, [](JoinResult) {});
+  coordinator_->tick(10);
+  EXPECT_EQ(coordinator_->describe("orders").generation_id, 8);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "storage/record_batch.h"
 #include "storage/sync_service.h"
 #include "unit/server/test_support.h"
 
@@ -169,6 +170,107 @@ TEST_F(OffsetStoreTest, CompactionWaitsUntilEnoughHasBeenSuperseded) {
   }
   EXPECT_FALSE(store->maybe_compact().value());
   ASSERT_TRUE(store->close());
+}
+
+Bytes bytes(std::initializer_list<uint8_t> values) {
+  Bytes out;
+  for (uint8_t v : values)
+    out.push_back(std::byte{v});
+  return out;
+}
+
+Bytes bytes(std::string_view text) {
+  auto span = as_bytes(text);
+  return Bytes(span.begin(), span.end());
+}
+
+GroupMetadata stable_group(int32_t generation, std::string_view assignment) {
+  GroupMetadata group{"consumer", generation, "range", "a-1", {}};
+  group.members.push_back(
+      {"a-1", std::nullopt, "a", "/127.0.0.1", 5'000, 10'000, bytes({1, 2, 3}), bytes(assignment)});
+  group.members.push_back({"b-1", "host-2", "b", "/10.0.0.2", 6'000, 12'000, Bytes{}, bytes({9})});
+  return group;
+}
+
+TEST_F(OffsetStoreTest, GroupMetadataIsReplacedSurvivesReopeningAndGoesWithItsGroup) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->store_group("billing", stable_group(1, "first"), now_));
+    ASSERT_TRUE(store->store_group("billing", stable_group(2, "second"), now_));
+    ASSERT_TRUE(store->store_group("search", GroupMetadata{"consumer", 4, {}, {}, {}}, now_));
+    ASSERT_TRUE(
+        store->commit("billing", std::vector<OffsetCommit>{{"orders", 0, 10, -1, ""}}, now_));
+    EXPECT_EQ(store->group_metadata().at("billing"), stable_group(2, "second"));
+    ASSERT_TRUE(store->close());
+  }
+  {
+    auto store = open();
+    const auto groups = store->group_metadata();
+    ASSERT_EQ(groups.size(), 2u);
+    EXPECT_EQ(groups.at("billing"), stable_group(2, "second"));
+    EXPECT_EQ(groups.at("search"), (GroupMetadata{"consumer", 4, {}, {}, {}}));
+    // Offsets and metadata are separate records: a group's offsets are there as before.
+    EXPECT_EQ(store->groups(), std::vector<std::string>{"billing"});
+    EXPECT_EQ(store->fetch("billing", "orders", 0)->offset, 10);
+
+    // Deleting the group tombstones both its offsets and its metadata; a group with metadata
+    // and no offsets is deleted too.
+    EXPECT_EQ(store->delete_group("billing", now_).value(), 5);
+    EXPECT_GE(store->delete_group("search", now_).value(), 6);
+    EXPECT_EQ(store->delete_group("search", now_).value(), -1);
+    EXPECT_TRUE(store->group_metadata().empty());
+    ASSERT_TRUE(store->close());
+  }
+  auto store = open();
+  EXPECT_TRUE(store->group_metadata().empty());
+  EXPECT_TRUE(store->groups().empty());
+}
+
+TEST_F(OffsetStoreTest, CompactionKeepsTheNewestMetadataOfEachGroup) {
+  storage::LogConfig config = OffsetStore::default_log_config();
+  config.segment_bytes = 4096;
+  {
+    auto store = open(config);
+    for (int generation = 1; generation <= 1'200; ++generation)
+      ASSERT_TRUE(store->store_group("billing", stable_group(generation, "parts"), now_));
+    auto compacted = store->maybe_compact();
+    ASSERT_TRUE(compacted) << compacted.error().message();
+    EXPECT_TRUE(compacted.value());
+    ASSERT_TRUE(store->close());
+  }
+  EXPECT_LT(raw_records().size(), 100u);
+  auto store = open(config);
+  EXPECT_EQ(store->group_metadata().at("billing"), stable_group(1'200, "parts"));
+}
+
+TEST_F(OffsetStoreTest, RecordsThatDoNotDecodeAreSkippedAndTheRestIsRead) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->store_group("billing", stable_group(3, "parts"), now_));
+    ASSERT_TRUE(store->close());
+  }
+  {
+    // A group key whose value claims a billion members, an unknown kind of key, and a group key
+    // cut short: written as another program might have, beside a good record.
+    auto log = storage::Log::open({dir(), OffsetStore::default_log_config(), &sync_, nullptr, {}});
+    ASSERT_TRUE(log);
+    storage::RecordBatchBuilder builder;
+    // Version 0, protocol type "", generation 0, no protocol, no leader, 1'000'000'000 members.
+    const Bytes huge = bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0x9a, 0xca, 0x00});
+    const Bytes group_key = bytes({2, 0, 0, 0, 6, 's', 'e', 'a', 'r', 'c', 'h'});
+    builder.add(ByteSpan(group_key), ByteSpan(huge), now_);
+    const Bytes unknown_kind = bytes({9, 1, 2});
+    builder.add(ByteSpan(unknown_kind), ByteSpan(huge), now_);
+    const Bytes short_key = bytes({2, 0, 0, 0, 60, 'x'});
+    builder.add(ByteSpan(short_key), std::nullopt, now_);
+    Bytes batch = builder.build();
+    ASSERT_TRUE(log.value()->append(batch));
+    ASSERT_TRUE(log.value()->close());
+  }
+  auto store = open();
+  const auto groups = store->group_metadata();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups.at("billing"), stable_group(3, "parts"));
 }
 
 }  // namespace
