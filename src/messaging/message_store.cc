@@ -129,21 +129,22 @@ void MessageStore::mark_live_locked(int64_t id) {
 Result<int64_t> MessageStore::append(const std::string& vhost, const std::string& queue,
                                      const Message& message, int64_t expires_at_ms,
                                      bool recoverable) {
-  Bytes value;
-  value.reserve(64 + vhost.size() + queue.size() + message.exchange.size() +
-                message.routing_key.size() + message.raw_properties.size() + message.body.size());
-  ByteWriter w(value);
-  w.write_be<uint8_t>(static_cast<uint8_t>(Kind::message));
-  w.write_be<uint8_t>(recoverable ? kRecoverable : 0);
-  w.write_be<int64_t>(expires_at_ms);
-  write_string(w, vhost);
-  write_string(w, queue);
-  write_string(w, message.exchange);
-  write_string(w, message.routing_key);
-  write_field(w, message.raw_properties);
-  write_field(w, message.body);
+  // Each field is an int32 length and its bytes (record_fields.h).
+  const size_t value_size = 1 + 1 + 8 + 6 * 4 + vhost.size() + queue.size() +
+                            message.exchange.size() + message.routing_key.size() +
+                            message.raw_properties.size() + message.body.size();
   storage::RecordBatchBuilder builder;
-  builder.add(std::nullopt, ByteSpan(value), storage::system_clock_ms());
+  builder.add_in_place(std::nullopt, value_size, storage::system_clock_ms(), [&](ByteWriter& w) {
+    w.write_be<uint8_t>(static_cast<uint8_t>(Kind::message));
+    w.write_be<uint8_t>(recoverable ? kRecoverable : 0);
+    w.write_be<int64_t>(expires_at_ms);
+    write_string(w, vhost);
+    write_string(w, queue);
+    write_string(w, message.exchange);
+    write_string(w, message.routing_key);
+    write_field(w, message.raw_properties);
+    write_field(w, message.body);
+  });
   Bytes batch = builder.build();
   std::lock_guard lock(mutex_);
   DEPOT_TRY(auto appended, log_->append(batch));

@@ -1,6 +1,7 @@
 #include "storage/record_batch.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "storage/crc32c.h"
 #include "storage/errc.h"
@@ -116,20 +117,26 @@ void set_log_append_time(std::span<std::byte> batch, int64_t timestamp_ms) {
 }
 
 RecordBatchBuilder::RecordBatchBuilder(int64_t base_offset, BatchOptions options)
-    : base_offset_(base_offset), options_(options) {
-  buffer_.resize(kBatchHeaderSize);
+    : base_offset_(base_offset), options_(options) {}
+
+void RecordBatchBuilder::stamp(int64_t timestamp_ms, int32_t delta) {
+  if (record_count_ == 0) {
+    first_timestamp_ = timestamp_ms;
+    max_timestamp_ = timestamp_ms;
+    // Room for the header, written by build(). Not made again by build() itself, so that a
+    // builder used for one batch costs one buffer.
+    if (buffer_.size() < kBatchHeaderSize) buffer_.resize(kBatchHeaderSize);
+  }
+  max_timestamp_ = std::max(max_timestamp_, timestamp_ms);
+  next_offset_delta_ = delta + 1;
+  ++record_count_;
 }
 
 void RecordBatchBuilder::add(std::optional<ByteSpan> key, std::optional<ByteSpan> value,
                              int64_t timestamp_ms, std::span<const HeaderInput> headers,
                              std::optional<int32_t> offset_delta) {
-  if (record_count_ == 0) {
-    first_timestamp_ = timestamp_ms;
-    max_timestamp_ = timestamp_ms;
-  }
-  max_timestamp_ = std::max(max_timestamp_, timestamp_ms);
-  int32_t delta = offset_delta.value_or(next_offset_delta_);
-  next_offset_delta_ = delta + 1;
+  const int32_t delta = offset_delta.value_or(next_offset_delta_);
+  stamp(timestamp_ms, delta);
 
   record_scratch_.clear();
   ByteWriter rec(record_scratch_);
@@ -155,10 +162,39 @@ void RecordBatchBuilder::add(std::optional<ByteSpan> key, std::optional<ByteSpan
   ByteWriter out(buffer_);
   out.write_varint(static_cast<int32_t>(record_scratch_.size()));
   out.write_bytes(record_scratch_);
-  ++record_count_;
+}
+
+void RecordBatchBuilder::begin_record(const std::optional<ByteSpan>& key, size_t value_size,
+                                      int64_t timestamp_ms) {
+  const int32_t delta = next_offset_delta_;
+  stamp(timestamp_ms, delta);
+  const int64_t timestamp_delta = wrapping_sub(timestamp_ms, first_timestamp_);
+  const size_t key_size =
+      key ? varint_size(static_cast<int32_t>(key->size())) + key->size() : varint_size(-1);
+  const size_t record_size = 1 + varint_size(timestamp_delta) + varint_size(delta) + key_size +
+                             varint_size(static_cast<int32_t>(value_size)) + value_size + 1;
+  buffer_.reserve(buffer_.size() + varint_size(static_cast<int32_t>(record_size)) + record_size);
+  ByteWriter out(buffer_);
+  out.write_varint(static_cast<int32_t>(record_size));
+  out.write_be<int8_t>(0);
+  out.write_varlong(timestamp_delta);
+  out.write_varint(delta);
+  if (key) {
+    out.write_varint(static_cast<int32_t>(key->size()));
+    out.write_bytes(*key);
+  } else {
+    out.write_varint(-1);
+  }
+}
+
+void RecordBatchBuilder::end_record(size_t value_end) {
+  // The record's length is already written: a value of another size would corrupt the batch.
+  if (buffer_.size() != value_end) std::abort();
+  ByteWriter(buffer_).write_varint(0);  // no headers
 }
 
 Bytes RecordBatchBuilder::build() {
+  if (buffer_.size() < kBatchHeaderSize) buffer_.resize(kBatchHeaderSize);  // no records
   std::byte* p = buffer_.data();
   auto batch_length = static_cast<int32_t>(buffer_.size() - kBatchLogOverhead);
   int32_t last_delta =
@@ -178,7 +214,7 @@ Bytes RecordBatchBuilder::build() {
   rewrite_crc(buffer_, buffer_.size());
 
   Bytes out = std::move(buffer_);
-  buffer_.assign(kBatchHeaderSize, std::byte{0});
+  buffer_.clear();
   record_count_ = 0;
   next_offset_delta_ = 0;
   forced_last_offset_delta_.reset();

@@ -180,6 +180,51 @@ TEST(RecordBatch, RoundTripsKeysValuesHeadersAndNulls) {
   EXPECT_TRUE(r2.value->empty());
 }
 
+TEST(RecordBatch, AValueWrittenInPlaceMakesTheSameBytesAsOneAdded) {
+  // Sizes around the varint steps of the value's and the record's lengths (63/64, 8191/8192).
+  for (size_t size : {0, 1, 50, 63, 64, 100, 8'170, 8'191, 8'192, 70'000}) {
+    Bytes value(size);
+    for (size_t i = 0; i < size; ++i)
+      value[i] = static_cast<std::byte>(i * 7);
+    const Bytes key = bytes_of({1, 2, 3});
+    for (bool with_key : {false, true}) {
+      const std::optional<ByteSpan> k =
+          with_key ? std::optional<ByteSpan>(ByteSpan(key)) : std::nullopt;
+      RecordBatchBuilder added(5);
+      RecordBatchBuilder in_place(5);
+      // Two records, the second later: its timestamp and offset deltas are not zero.
+      for (int64_t ts : {1'000, 1'300}) {
+        added.add(k, ByteSpan(value), ts);
+        in_place.add_in_place(k, size, ts, [&](ByteWriter& w) {
+          // In two parts, as a caller assembling a value would.
+          w.write_bytes(ByteSpan(value).first(size / 2));
+          w.write_bytes(ByteSpan(value).subspan(size / 2));
+        });
+      }
+      EXPECT_EQ(in_place.size_bytes(), added.size_bytes()) << size;
+      Bytes expected = added.build();
+      Bytes got = in_place.build();
+      ASSERT_EQ(got, expected) << "value of " << size << " bytes, key " << with_key;
+      ASSERT_TRUE(validate_batch(got));
+
+      // Built once, the builder starts a new batch, with its header's room again.
+      in_place.add_in_place(std::nullopt, 1, 2'000, [](ByteWriter& w) { w.write_be<uint8_t>(42); });
+      const Bytes next = in_place.build();
+      auto records = decode_records(next);
+      ASSERT_TRUE(records);
+      ASSERT_EQ(records.value().size(), 1u);
+      EXPECT_EQ(records.value()[0].offset, 5);
+      EXPECT_EQ(Bytes(records.value()[0].value->begin(), records.value()[0].value->end()),
+                bytes_of({42}));
+    }
+  }
+  // A builder with nothing added still builds a valid, empty batch.
+  RecordBatchBuilder empty;
+  Bytes none = empty.build();
+  EXPECT_EQ(none.size(), kBatchHeaderSize);
+  EXPECT_TRUE(validate_batch(none));
+}
+
 TEST(RecordBatch, BaseOffsetRewriteKeepsTheCrcValid) {
   Bytes batch = RecordBatchBuilder(0).build();
   set_base_offset(batch, 123456789);
