@@ -473,7 +473,7 @@ AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte
     outcome.error = AppendError::corrupt_message;
     return outcome;
   }
-  const storage::BatchHeader& header = validated.value();
+  storage::BatchHeader header = validated.value();
   if (batch.size() > static_cast<size_t>(config.max_message_bytes)) {
     outcome.error = AppendError::message_too_large;
     return outcome;
@@ -509,8 +509,9 @@ AppendOutcome TopicStore::append_batch(Partition& partition, std::span<std::byte
   if (config.log_append_time) {
     storage::set_log_append_time(batch, now_ms);
     outcome.log_append_time = now_ms;
+    header = storage::parse_batch_header(batch).value();  // new timestamps, same shape
   }
-  auto appended = partition.log->append(batch);
+  auto appended = partition.log->append_checked(batch, header);
   if (!appended) {
     spdlog::error("eventlog: append to {} failed: {}", partition.log->dir().string(),
                   appended.error().message());

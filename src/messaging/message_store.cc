@@ -146,8 +146,9 @@ Result<int64_t> MessageStore::append(const std::string& vhost, const std::string
     write_field(w, message.body);
   });
   Bytes batch = builder.build();
+  DEPOT_TRY(auto header, storage::parse_batch_header(batch));
   std::lock_guard lock(mutex_);
-  DEPOT_TRY(auto appended, log_->append(batch));
+  DEPOT_TRY(auto appended, log_->append_checked(batch, header));
   mark_live_locked(appended.base_offset);
   return appended.base_offset;
 }

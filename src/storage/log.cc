@@ -110,6 +110,11 @@ Result<AppendInfo> Log::append(std::span<std::byte> batch) {
   if (batch.size() > options_.config.max_batch_bytes) return errc::batch_too_large;
   // CRC and shape are checked before taking the lock, so appenders check in parallel.
   DEPOT_TRY(BatchHeader header, validate_batch(batch));
+  return append_checked(batch, header);
+}
+
+Result<AppendInfo> Log::append_checked(std::span<std::byte> batch, BatchHeader header) {
+  if (batch.size() > options_.config.max_batch_bytes) return errc::batch_too_large;
   if (header.size_bytes() != batch.size()) return errc::bad_batch_length;
 
   std::lock_guard lock(mutex_);

@@ -84,6 +84,10 @@ class Log : public std::enable_shared_from_this<Log> {
   // Validates the batch (size, CRC), assigns its offsets (rewriting its base offset in place) and
   // writes it. The batch is not yet durable: pass last_offset to when_durable() for that.
   Result<AppendInfo> append(std::span<std::byte> batch);
+  // append() for a batch whose CRC the caller has just checked (validate_batch) or computed
+  // (RecordBatchBuilder::build), with `header` its header (parse_batch_header): the CRC is a
+  // pass over every byte, too dear to make twice on the hot paths.
+  Result<AppendInfo> append_checked(std::span<std::byte> batch, BatchHeader header);
   // Calls `done` (on a sync thread, or right here) once `offset` is durable under the fsync policy.
   void when_durable(int64_t offset, DurableCallback done);
   // append() then wait for durability: for callers that may block (tests, tools).

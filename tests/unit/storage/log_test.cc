@@ -82,6 +82,32 @@ TEST_F(LogTest, RefusesInvalidBatches) {
   EXPECT_EQ(log->log_end_offset(), 0);
 }
 
+TEST_F(LogTest, AppendCheckedTrustsTheCrcButNotTheShape) {
+  auto log = open_log(LogConfig{.max_batch_bytes = 200});
+  Bytes good = make_batch(2, "k", "v", now_);
+  auto header = parse_batch_header(good);
+  ASSERT_TRUE(header);
+  // Sizes are still checked: a header of another batch, or a batch over the limit, is refused.
+  Bytes two = make_batch(1, "k", "v");
+  Bytes extra = make_batch(1, "k", "v");
+  auto first = parse_batch_header(two).value();
+  two.insert(two.end(), extra.begin(), extra.end());
+  EXPECT_EQ(log->append_checked(two, first).error(), errc::bad_batch_length);
+  Bytes big = make_batch(10, "k", std::string(100, 'v'));
+  EXPECT_EQ(log->append_checked(big, parse_batch_header(big).value()).error(),
+            errc::batch_too_large);
+  EXPECT_EQ(log->log_end_offset(), 0);
+
+  auto appended = log->append_checked(good, header.value());
+  ASSERT_TRUE(appended) << appended.error().message();
+  EXPECT_EQ(appended.value().last_offset, 1);
+  // What was appended is a valid batch at its new offsets, read back the same after reopening.
+  EXPECT_EQ(read_all(*log), (std::vector<Row>{{0, "k0", "v", now_}, {1, "k1", "v", now_ + 1}}));
+  ASSERT_TRUE(log->close());
+  log = open_log(LogConfig{.max_batch_bytes = 200});
+  EXPECT_EQ(read_all(*log), (std::vector<Row>{{0, "k0", "v", now_}, {1, "k1", "v", now_ + 1}}));
+}
+
 TEST_F(LogTest, ReadsAreBoundedByMaxBytesButNeverSplitABatch) {
   auto log = open_log();
   size_t batch_size = make_batch(10, "k", std::string(100, 'v')).size();
