@@ -26,6 +26,23 @@ namespace depot::server {
 
 class ProtocolHandler;
 
+// An allocator that leaves new elements uninitialised: a read buffer is written by the socket
+// before anything reads it, so zeroing it as it grows would be a pass over every byte for nothing.
+template <class T>
+struct UninitialisedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitialisedAllocator<U>;
+  };
+  UninitialisedAllocator() = default;
+  template <class U>
+  explicit UninitialisedAllocator(const UninitialisedAllocator<U>& /*other*/) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+};
+
 struct ConnectionOptions {
   // The largest request the face accepts: read_some() fails with request_too_large when this
   // many bytes are buffered and the face still wants more.
@@ -56,7 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // idle_timeout; stopping when the server shuts down and nothing is buffered; connection_closed
   // when the peer closed or reset, or the server force-closed the connection.
   boost::asio::awaitable<Result<std::size_t>> read_some();
-  // read_some() until at least n bytes are buffered.
+  // read_some() until at least n bytes are buffered, making room for all n at once.
   boost::asio::awaitable<Result<void>> read_at_least(std::size_t n);
 
   // --- Writing
@@ -133,10 +150,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionOptions options_;
   std::chrono::milliseconds idle_timeout_;
 
-  std::vector<std::byte> read_buffer_;
+  std::vector<std::byte, UninitialisedAllocator<std::byte>> read_buffer_;
   std::size_t read_begin_ = 0;
   std::size_t read_end_ = 0;
   bool last_read_filled_ = false;  // it took all the room it was offered: more may be waiting
+  // When the buffer last held more than it keeps when idle: a grown buffer is kept while the
+  // connection keeps using it.
+  Clock::time_point large_read_at_{};
   bool reading_ = false;
   Clock::time_point read_deadline_{};
 

@@ -35,6 +35,8 @@ using Clock = std::chrono::steady_clock;
 //   "flood BYTES"    replies BYTES bytes of 'x' in 4 KiB writes, then "\n"
 //   "file PATH OFFSET SIZE"  replies "<", SIZE bytes of the file at OFFSET (sent from the file),
 //                    ">\n"
+//   "sized N"        then N bytes (read with read_at_least): replies "sized N SUM", SUM the sum
+//                    of the bytes
 //   "throw"          throws from the handler
 //   anything else    is echoed
 // Read errors are reported like a protocol would: "ERR too large" for an oversized request.
@@ -59,6 +61,15 @@ class EchoHandler : public ProtocolHandler {
       conn.consume(newline + 1);
       ++requests_started;
       if (line == "throw\n") throw std::runtime_error("handler failure for the test");
+      if (line.starts_with("sized ")) {
+        const size_t size = std::stoul(line.substr(6));
+        if (!co_await conn.read_at_least(size)) co_return;
+        uint64_t sum = 0;
+        for (std::byte b : conn.buffered().first(size))
+          sum += static_cast<uint8_t>(b);
+        conn.consume(size);
+        line = "sized " + std::to_string(size) + " " + std::to_string(sum) + "\n";
+      }
       if (line.starts_with("sleep ")) {
         auto space = line.find(' ', 6);
         co_await sleep(conn, std::chrono::milliseconds(std::stoi(line.substr(6, space - 6))));
@@ -188,6 +199,34 @@ TEST_F(ServerConnectionTest, BurstOfPipelinedRequestsOfMixedSizesIsReadWhole) {
   ASSERT_TRUE(client.send(burst));
   for (const std::string& line : lines)
     ASSERT_EQ(client.read_line(), line);
+}
+
+// Length-prefixed requests (read_at_least, as the Kafka face reads them) of every size up to the
+// limit, pipelined between small ones: each is read whole, whether it starts at the buffer's front
+// or after others, and whether the buffer was grown for an earlier one or not.
+TEST_F(ServerConnectionTest, SizedRequestsUpToTheLimitArePipelinedWhole) {
+  ConnectionOptions options;
+  options.max_read_buffer = 2 << 20;
+  start(options);
+  TestClient client(port_);
+  std::vector<std::string> replies;
+  std::string burst;
+  for (size_t i = 0; i < 40; ++i) {
+    const size_t size = i % 4 == 3 ? (2 << 20) - 1 : (i * 104'729) % (1 << 20);
+    std::string body(size, '\0');
+    uint64_t sum = 0;
+    for (size_t j = 0; j < size; ++j) {
+      body[j] = static_cast<char>((i + j * 31) & 0xff);
+      sum += static_cast<uint8_t>(body[j]);
+    }
+    burst += "sized " + std::to_string(size) + "\n" + body + "small " + std::to_string(i) + "\n";
+    replies.push_back("sized " + std::to_string(size) + " " + std::to_string(sum) + "\n");
+    replies.push_back("small " + std::to_string(i) + "\n");
+  }
+  std::thread sender([&] { EXPECT_TRUE(client.send(burst)); });
+  for (const std::string& reply : replies)
+    ASSERT_EQ(client.read_line(), reply);
+  sender.join();
 }
 
 TEST_F(ServerConnectionTest, OversizedRequestIsReportedThenClosed) {
