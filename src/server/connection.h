@@ -30,10 +30,6 @@ class ProtocolHandler;
 // before anything reads it, so zeroing it as it grows would be a pass over every byte for nothing.
 template <class T>
 struct UninitialisedAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = UninitialisedAllocator<U>;
-  };
   UninitialisedAllocator() = default;
   template <class U>
   explicit UninitialisedAllocator(const UninitialisedAllocator<U>& /*other*/) noexcept {}
