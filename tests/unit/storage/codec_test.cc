@@ -37,11 +37,12 @@ TEST(Crc32c, MatchesPublishedVectors) {
 
 TEST(Crc32c, HardwareAndPortableAgreeAndExtend) {
   std::mt19937 rng(7);
-  Bytes data(4099);
+  Bytes data(20'000);
   for (auto& b : data)
     b = static_cast<std::byte>(rng());
+  // Around the hardware path's stripes of three 256-byte blocks, and many stripes.
   for (size_t start : {0, 1, 3, 7}) {
-    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 1000, 4090}) {
+    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 767, 768, 769, 1000, 1536, 4090, 19'990}) {
       ByteSpan piece = ByteSpan(data).subspan(start, len);
       ASSERT_EQ(crc32c(piece), crc32c_portable(piece)) << start << "+" << len;
       // Extending over two halves equals the CRC of the whole.
