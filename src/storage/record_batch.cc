@@ -173,7 +173,11 @@ void RecordBatchBuilder::begin_record(const std::optional<ByteSpan>& key, size_t
       key ? varint_size(static_cast<int32_t>(key->size())) + key->size() : varint_size(-1);
   const size_t record_size = 1 + varint_size(timestamp_delta) + varint_size(delta) + key_size +
                              varint_size(static_cast<int32_t>(value_size)) + value_size + 1;
-  buffer_.reserve(buffer_.size() + varint_size(static_cast<int32_t>(record_size)) + record_size);
+  // Room for the whole record at once, growing as push_back would, so that many records in one
+  // batch do not reallocate each time.
+  const size_t needed =
+      buffer_.size() + varint_size(static_cast<int32_t>(record_size)) + record_size;
+  if (needed > buffer_.capacity()) buffer_.reserve(std::max(needed, 2 * buffer_.capacity()));
   ByteWriter out(buffer_);
   out.write_varint(static_cast<int32_t>(record_size));
   out.write_be<int8_t>(0);

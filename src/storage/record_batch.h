@@ -153,7 +153,7 @@ class RecordBatchBuilder {
   Bytes build();
 
  private:
-  // Writes the record's length and its fields up to the value's length.
+  // Writes the record's length and its fields before the value's length.
   void begin_record(const std::optional<ByteSpan>& key, size_t value_size, int64_t timestamp_ms);
   // Checks the value came to `value_end` and writes the (empty) headers.
   void end_record(size_t value_end);
