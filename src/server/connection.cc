@@ -70,8 +70,8 @@ void Connection::consume(std::size_t n) {
 // request.
 bool Connection::make_read_room() {
   if (read_begin_ == read_end_) {
-    // Everything was consumed: start over at the front, and give back a buffer that one large
-    // request grew.
+    // Everything was consumed: start over at the front, and give back a buffer grown for large
+    // requests once they have stopped coming.
     read_begin_ = read_end_ = 0;
     if (read_buffer_.size() > kKeepReadBuffer &&
         (read_buffer_.size() > kKeepBusyReadBuffer ||
@@ -88,13 +88,17 @@ bool Connection::make_read_room() {
     wanted = std::max(wanted, 2 * size);
   }
   wanted = std::max(size, std::min(wanted, options_.max_read_buffer));
-  if (size - read_end_ < size / 2 && read_begin_ > 0) {
-    std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, unfinished);
-    read_end_ = unfinished;
-    read_begin_ = 0;
-  }
+  if (size - read_end_ < size / 2) move_unfinished_to_front();
   if (wanted > size) read_buffer_.resize(wanted);
   return true;
+}
+
+void Connection::move_unfinished_to_front() {
+  if (read_begin_ == 0) return;
+  const std::size_t unfinished = read_end_ - read_begin_;
+  std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, unfinished);
+  read_end_ = unfinished;
+  read_begin_ = 0;
 }
 
 std::error_code Connection::read_error(const boost::system::error_code& ec) const {
@@ -133,12 +137,7 @@ asio::awaitable<Result<void>> Connection::read_at_least(std::size_t n) {
   if (read_buffer_.size() - read_begin_ < n) {
     // Room for the whole request in one step, rather than doubling the buffer towards it (each
     // step a copy of what is buffered).
-    const std::size_t unfinished = read_end_ - read_begin_;
-    if (read_begin_ > 0) {
-      std::memmove(read_buffer_.data(), read_buffer_.data() + read_begin_, unfinished);
-      read_end_ = unfinished;
-      read_begin_ = 0;
-    }
+    move_unfinished_to_front();
     if (read_buffer_.size() < n) read_buffer_.resize(n);
   }
   while (buffered().size() < n) {

@@ -135,6 +135,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::error_code read_error(const boost::system::error_code& ec) const;
   void shutdown_receive();
   bool make_read_room();
+  // Moves the buffered bytes not yet consumed to the start of the buffer.
+  void move_unfinished_to_front();
 
   boost::asio::any_io_executor executor_;
   boost::asio::ip::tcp::socket socket_;
