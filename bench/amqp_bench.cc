@@ -110,31 +110,9 @@ class Connection {
 // message. One thread per connection, blocking I/O.
 class NullBroker {
  public:
-  explicit NullBroker(uint16_t port) : listener_(port) {
-    if (!listener_.ok()) fail(fmt::format("the null broker cannot listen on port {}", port));
-    acceptor_ = std::thread([this] {
-      for (int fd; (fd = listener_.accept()) >= 0;) {
-        std::lock_guard lock(mutex_);
-        connections_.emplace_back(fd);
-        threads_.emplace_back([fd] { serve(fd); });
-      }
-    });
+  explicit NullBroker(uint16_t port) : server_(port, &serve) {
+    if (!server_.ok()) fail(fmt::format("the null broker cannot listen on port {}", port));
   }
-  ~NullBroker() {
-    listener_.shut();
-    acceptor_.join();
-    {
-      std::lock_guard lock(mutex_);
-      for (int fd : connections_)
-        ::shutdown(fd, SHUT_RDWR);  // ends any connection a client left open
-    }
-    for (std::thread& t : threads_)
-      t.join();
-    for (int fd : connections_)
-      ::close(fd);
-  }
-  NullBroker(const NullBroker&) = delete;
-  NullBroker& operator=(const NullBroker&) = delete;
 
  private:
   static void serve(int fd) {
@@ -209,11 +187,7 @@ class NullBroker {
     }
   }
 
-  LoopbackListener listener_;
-  std::thread acceptor_;
-  std::mutex mutex_;
-  std::vector<int> connections_;
-  std::vector<std::thread> threads_;
+  ThreadPerConnectionServer server_;
 };
 
 struct Case {

@@ -8,14 +8,18 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace depot::bench {
 
@@ -84,6 +88,51 @@ class LoopbackListener {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
+};
+
+// A peer the load generator plays itself (a null broker): on a loopback port, each connection
+// served by `serve(fd)` on a thread of its own with blocking I/O; `serve` returns when its
+// connection ends. The destructor ends the connections still open and joins their threads.
+class ThreadPerConnectionServer {
+ public:
+  ThreadPerConnectionServer(uint16_t port, std::function<void(int)> serve)
+      : listener_(port), serve_(std::move(serve)) {
+    if (!listener_.ok()) return;
+    acceptor_ = std::thread([this] {
+      for (int fd; (fd = listener_.accept()) >= 0;) {
+        std::lock_guard lock(mutex_);
+        connections_.push_back(fd);
+        threads_.emplace_back([this, fd] { serve_(fd); });
+      }
+    });
+  }
+  ~ThreadPerConnectionServer() {
+    if (!acceptor_.joinable()) return;
+    listener_.shut();
+    acceptor_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (int fd : connections_)
+        ::shutdown(fd, SHUT_RDWR);  // ends any connection a client left open
+    }
+    for (std::thread& t : threads_)
+      t.join();
+    for (int fd : connections_)
+      ::close(fd);
+  }
+  ThreadPerConnectionServer(const ThreadPerConnectionServer&) = delete;
+  ThreadPerConnectionServer& operator=(const ThreadPerConnectionServer&) = delete;
+
+  bool ok() const { return listener_.ok(); }
+  uint16_t port() const { return listener_.port(); }
+
+ private:
+  LoopbackListener listener_;
+  std::function<void(int)> serve_;
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<int> connections_;
+  std::vector<std::thread> threads_;
 };
 
 // Any I/O error, EOF or receive timeout makes ok() false for good.

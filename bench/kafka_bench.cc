@@ -1,7 +1,8 @@
 // `depot bench kafka`, in four steps per message size:
 //   (a) the disk: pwrite+fdatasync of the same number of bytes in 1 MiB chunks, and the storage
 //       engine appending 1 MiB batches of such messages at fsync=always (8 appenders);
-//   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always; and bare
+//   (b) produce: librdkafka producers, acks=all, into a fresh depot at --fsync always, then into
+//       a null broker that answers at once and keeps nothing (what the clients reach); and bare
 //       Produce requests of prebuilt 1 MiB batches, 8 in flight on one connection, for what the
 //       broker itself takes when the clients' own work is not in the way;
 //   (c) consume: one librdkafka consumer reading it all back from the page cache, and a bare
@@ -20,7 +21,9 @@
 #include <fstream>
 #include <functional>
 #include <librdkafka/rdkafkacpp.h>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <sys/sendfile.h>
 #include <thread>
 
@@ -30,6 +33,7 @@
 #include "bench/measure.h"
 #include "bench/server_process.h"
 #include "bench/storage_bench.h"
+#include "protocol/kafka/header.h"
 #include "protocol/kafka/messages.h"
 #include "storage/record_batch.h"
 
@@ -127,6 +131,7 @@ struct SizeResult {
   double produce_bytes_per_second = 0;
   double produce_messages_per_second = 0;
   double produce_never_messages_per_second = 0;  // the same producers, --fsync never
+  double produce_null_messages_per_second = 0;   // the same producers, into the null broker
   double consume_bytes_per_second = 0;
   double consume_messages_per_second = 0;
   double fetch_bytes_per_second = 0;
@@ -139,6 +144,129 @@ struct SizeResult {
   Percentiles e2e_never;    // the same with --fsync never (Kafka's default: the OS writes back)
   Percentiles bare_never;   // bare Produce and Fetch, --fsync never
   Percentiles relay;        // the machine's floor: a relay thread between two loopback sockets
+};
+
+// No broker at all, for the producers' reference: it answers ApiVersions (depot's own ranges for
+// the four APIs it serves, so that clients send the same versions), Metadata (itself the leader
+// of `partitions` partitions of every topic asked for), InitProducerId and Produce, each at once.
+// Record sets are neither checked nor kept; only their record counts advance the offsets. One
+// thread per connection, blocking I/O; any other request closes the connection.
+class NullKafkaBroker {
+ public:
+  explicit NullKafkaBroker(unsigned partitions)
+      : partitions_(static_cast<int32_t>(partitions)), server_(0, [this](int fd) { serve(fd); }) {
+    if (!server_.ok()) fail("the null Kafka broker cannot listen");
+  }
+  uint16_t port() const { return server_.port(); }
+
+ private:
+  void serve(int fd) {
+    Bytes in(1 << 20);
+    size_t have = 0;
+    Bytes out;
+    for (;;) {
+      const ssize_t n = ::recv(fd, in.data() + have, in.size() - have, 0);
+      if (n <= 0) return;
+      have += static_cast<size_t>(n);
+      size_t at = 0;
+      while (have - at >= 4) {
+        const auto size = static_cast<size_t>(load_be<int32_t>(in.data() + at));
+        if (have - at - 4 < size) {
+          if (4 + size > in.size()) in.resize(std::max(4 + size, 2 * in.size()));
+          break;
+        }
+        if (!answer(ByteSpan(in.data() + at + 4, size), out)) return;
+        at += 4 + size;
+      }
+      std::memmove(in.data(), in.data() + at, have - at);
+      have -= at;
+      if (!out.empty() && !send_all(fd, out.data(), out.size())) return;
+      out.clear();
+    }
+  }
+
+  // Appends the answer to one request (none for Produce with acks=0); false closes.
+  bool answer(ByteSpan frame, Bytes& out) {
+    const auto parsed = kafka::parse_request(frame);
+    if (!parsed) return false;
+    const kafka::RequestHeader& h = parsed->header;
+    const bool flexible = kafka::is_flexible(h.api_key, h.api_version);
+    Bytes body;
+    switch (static_cast<kafka::ApiKey>(h.api_key)) {
+      case kafka::ApiKey::api_versions: {
+        kafka::ApiVersionsResponse response;
+        for (auto key : {kafka::ApiKey::api_versions, kafka::ApiKey::metadata,
+                         kafka::ApiKey::init_producer_id, kafka::ApiKey::produce}) {
+          response.api_keys.push_back(*kafka::advertised_versions(static_cast<int16_t>(key)));
+        }
+        kafka::encode(response, h.api_version, flexible, body);
+        break;
+      }
+      case kafka::ApiKey::metadata: {
+        auto request = kafka::decode<kafka::MetadataRequest>(parsed->body, h.api_version, flexible);
+        if (!request) return false;
+        kafka::MetadataResponse response;
+        response.brokers.push_back({0, "127.0.0.1", port(), std::nullopt});
+        response.cluster_id = "null";
+        response.controller_id = 0;
+        // Every topic (a null list) is none here: the null broker keeps no topics.
+        if (!request->topics) request->topics.emplace();
+        for (const kafka::MetadataRequestTopic& asked : *request->topics) {
+          kafka::MetadataTopic& topic = response.topics.emplace_back();
+          topic.name = asked.name;
+          for (int32_t p = 0; p < partitions_; ++p)
+            topic.partitions.push_back({0, p, 0, 0, {0}, {0}, {}});
+        }
+        kafka::encode(response, h.api_version, flexible, body);
+        break;
+      }
+      case kafka::ApiKey::init_producer_id: {
+        kafka::InitProducerIdResponse response;
+        response.producer_id = next_producer_id_.fetch_add(1);
+        response.producer_epoch = 0;
+        kafka::encode(response, h.api_version, flexible, body);
+        break;
+      }
+      case kafka::ApiKey::produce: {
+        auto request = kafka::decode<kafka::ProduceRequest>(parsed->body, h.api_version, flexible);
+        if (!request) return false;
+        if (request->acks == 0) return true;
+        kafka::ProduceResponse response;
+        std::lock_guard lock(offsets_mutex_);
+        for (const kafka::ProduceTopic& topic : request->topics) {
+          kafka::ProduceTopicResponse& t = response.topics.emplace_back();
+          t.name = topic.name;
+          for (const kafka::ProducePartition& partition : topic.partitions) {
+            int64_t& next = next_offsets_[{topic.name, partition.index}];
+            t.partitions.push_back({partition.index, 0, next, -1, 0, {}, std::nullopt});
+            if (partition.records) next += record_count(*partition.records);
+          }
+        }
+        kafka::encode(response, h.api_version, flexible, body);
+        break;
+      }
+      default:
+        return false;
+    }
+    kafka::append_response(out, h, body);
+    return true;
+  }
+
+  static int64_t record_count(ByteSpan records) {
+    int64_t count = 0;
+    while (auto header = storage::parse_batch_header(records)) {
+      count += header.value().record_count;
+      if (header.value().size_bytes() >= records.size()) break;
+      records = records.subspan(header.value().size_bytes());
+    }
+    return count;
+  }
+
+  const int32_t partitions_;
+  std::atomic<int64_t> next_producer_id_{1000};
+  std::mutex offsets_mutex_;
+  std::map<std::pair<std::string, int32_t>, int64_t> next_offsets_;
+  ThreadPerConnectionServer server_;  // last: its threads use the members above
 };
 
 // (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes;
@@ -651,6 +779,19 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       progress(fmt::format("    {:.0f} msg/s, {} ({:.0f}% of raw)", r.produce_messages_per_second,
                            gbps(r.produce_bytes_per_second),
                            100 * r.produce_bytes_per_second / r.raw_bytes_per_second));
+      progress(
+          fmt::format("(b) {} B: the same producers into a null broker (answers at once, "
+                      "keeps nothing)",
+                      size));
+      {
+        NullKafkaBroker null_broker(options.partitions);
+        r.produce_null_messages_per_second =
+            produce(fmt::format("127.0.0.1:{}", null_broker.port()), topic, size, messages,
+                    options.producers);
+      }
+      progress(fmt::format("    {:.0f} msg/s (depot at always: {:.2f} of it)",
+                           r.produce_null_messages_per_second,
+                           r.produce_messages_per_second / r.produce_null_messages_per_second));
       progress(fmt::format("(c) {} B: consume them from the page cache", size));
       // What the producers' shares add up to, and their first messages.
       const uint64_t produced = messages - messages % options.producers + options.producers;
@@ -729,15 +870,17 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
   std::filesystem::remove_all(work);
   fmt::print(
       "| size | raw write+fdatasync | storage log append | produce acks=all (librdkafka) "
-      "| / raw | produce at fsync never (librdkafka) | always / never | bare Produce | / raw "
+      "| / raw | produce at fsync never (librdkafka) | always / never | produce into a null broker "
+      "(librdkafka) | always / null | bare Produce | / raw "
       "| consume (librdkafka) | bare Fetch | / loopback | e2e p50 / p99 at paced rate | bare e2e "
       "p50 / p99 | raw fdatasync p50 / p99 "
       "| e2e p50 / p99, fsync never | bare e2e p50 / p99, fsync never "
       "| loopback relay p50 / p99 "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     fmt::print(
-        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} "
+        "| {} B | {} | {} | {} ({:.0f} msg/s) | {:.2f} | {} ({:.0f} msg/s) | {:.2f} "
+        "| {} ({:.0f} msg/s) | {:.2f} | {} | {:.2f} "
         "| {} ({:.0f} msg/s) | {} "
         "| {:.2f} of {} | {:.2f} / {:.2f} ms at {:.0f} msg/s | {:.2f} / {:.2f} ms | {:.2f} / "
         "{:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms | {:.2f} / {:.2f} ms |\n",
@@ -747,6 +890,9 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
         gbps(r.produce_never_messages_per_second * static_cast<double>(r.size)),
         r.produce_never_messages_per_second,
         r.produce_messages_per_second / r.produce_never_messages_per_second,
+        gbps(r.produce_null_messages_per_second * static_cast<double>(r.size)),
+        r.produce_null_messages_per_second,
+        r.produce_messages_per_second / r.produce_null_messages_per_second,
         gbps(r.bare_produce_bytes_per_second),
         r.bare_produce_bytes_per_second / r.raw_bytes_per_second, gbps(r.consume_bytes_per_second),
         r.consume_messages_per_second, gbps(r.fetch_bytes_per_second),

@@ -59,54 +59,17 @@ constexpr int16_t key(ApiKey api) {
   return static_cast<int16_t>(api);
 }
 
-// What this face answers: exactly what ApiVersions advertises. The lowest versions are Kafka
-// 4's (RecordBatch v2 only); they cover librdkafka, kafkajs and kafka-python as well.
-constexpr ApiVersionRange kSupported[] = {
-    {key(ApiKey::produce), 3, 11},
-    {key(ApiKey::fetch), 4, 17},
-    {key(ApiKey::list_offsets), 1, 10},
-    {key(ApiKey::metadata), 0, 12},
-    // The group APIs from version 0: librdkafka 2.0 turns consumer groups on only when every
-    // one of them reaches down to 0 (or 1-2 for the offset APIs).
-    {key(ApiKey::offset_commit), 0, 9},
-    {key(ApiKey::offset_fetch), 0, 9},
-    {key(ApiKey::find_coordinator), 0, 6},
-    {key(ApiKey::join_group), 0, 9},
-    {key(ApiKey::heartbeat), 0, 4},
-    {key(ApiKey::leave_group), 0, 5},
-    {key(ApiKey::sync_group), 0, 5},
-    {key(ApiKey::describe_groups), 0, 5},
-    {key(ApiKey::list_groups), 0, 5},
-    {key(ApiKey::sasl_handshake), 0, 1},
-    {key(ApiKey::api_versions), 0, 4},
-    {key(ApiKey::create_topics), 0, 7},
-    {key(ApiKey::delete_topics), 0, 6},
-    {key(ApiKey::init_producer_id), 0, 5},
-    {key(ApiKey::describe_configs), 0, 4},
-    {key(ApiKey::alter_configs), 0, 2},
-    {key(ApiKey::sasl_authenticate), 0, 2},
-    {key(ApiKey::create_partitions), 0, 3},
-    {key(ApiKey::delete_groups), 0, 2},
-    {key(ApiKey::incremental_alter_configs), 0, 1},
-};
-
 // A long-polling Fetch looks at the server's stop flag and its connection this often.
 constexpr std::chrono::milliseconds kPollSlice{500};
 
 // Kafka's offset.metadata.max.bytes.
 constexpr size_t kMaxOffsetMetadata = 4096;
 
-const ApiVersionRange* supported(int16_t api_key) {
-  for (const ApiVersionRange& range : kSupported) {
-    if (range.api_key == api_key) return &range;
-  }
-  return nullptr;
-}
-
 ApiVersionsResponse api_versions(int16_t error_code) {
   ApiVersionsResponse response;
   response.error_code = error_code;
-  response.api_keys.assign(std::begin(kSupported), std::end(kSupported));
+  const std::span<const ApiVersionRange> served = advertised_api_versions();
+  response.api_keys.assign(served.begin(), served.end());
   return response;
 }
 
@@ -310,7 +273,7 @@ std::optional<M> Session::parse(const ParsedRequest& request, const char* api) {
 
 awaitable<Answer> Session::answer(const ParsedRequest& request) {
   const RequestHeader& h = request.header;
-  const ApiVersionRange* range = supported(h.api_key);
+  const ApiVersionRange* range = advertised_versions(h.api_key);
   const bool known_version = range != nullptr && h.api_version >= range->min_version &&
                              h.api_version <= range->max_version;
   if (h.api_key == key(ApiKey::api_versions)) {

@@ -1,6 +1,55 @@
 #include "protocol/kafka/header.h"
 
 namespace depot::kafka {
+namespace {
+
+constexpr int16_t key(ApiKey api) {
+  return static_cast<int16_t>(api);
+}
+
+// What depot's Kafka face serves, exactly what its ApiVersions advertises. The lowest versions are
+// Kafka 4's (RecordBatch v2 only); they cover librdkafka, kafkajs and kafka-python as well.
+constexpr ApiVersionRange kSupported[] = {
+    {key(ApiKey::produce), 3, 11},
+    {key(ApiKey::fetch), 4, 17},
+    {key(ApiKey::list_offsets), 1, 10},
+    {key(ApiKey::metadata), 0, 12},
+    // The group APIs from version 0: librdkafka 2.0 turns consumer groups on only when every
+    // one of them reaches down to 0 (or 1-2 for the offset APIs).
+    {key(ApiKey::offset_commit), 0, 9},
+    {key(ApiKey::offset_fetch), 0, 9},
+    {key(ApiKey::find_coordinator), 0, 6},
+    {key(ApiKey::join_group), 0, 9},
+    {key(ApiKey::heartbeat), 0, 4},
+    {key(ApiKey::leave_group), 0, 5},
+    {key(ApiKey::sync_group), 0, 5},
+    {key(ApiKey::describe_groups), 0, 5},
+    {key(ApiKey::list_groups), 0, 5},
+    {key(ApiKey::sasl_handshake), 0, 1},
+    {key(ApiKey::api_versions), 0, 4},
+    {key(ApiKey::create_topics), 0, 7},
+    {key(ApiKey::delete_topics), 0, 6},
+    {key(ApiKey::init_producer_id), 0, 5},
+    {key(ApiKey::describe_configs), 0, 4},
+    {key(ApiKey::alter_configs), 0, 2},
+    {key(ApiKey::sasl_authenticate), 0, 2},
+    {key(ApiKey::create_partitions), 0, 3},
+    {key(ApiKey::delete_groups), 0, 2},
+    {key(ApiKey::incremental_alter_configs), 0, 1},
+};
+
+}  // namespace
+
+std::span<const ApiVersionRange> advertised_api_versions() {
+  return kSupported;
+}
+
+const ApiVersionRange* advertised_versions(int16_t api_key) {
+  for (const ApiVersionRange& range : kSupported) {
+    if (range.api_key == api_key) return &range;
+  }
+  return nullptr;
+}
 
 std::optional<int16_t> first_flexible_version(int16_t api_key) {
   // From each API's "flexibleVersions" in Kafka's message schemas.

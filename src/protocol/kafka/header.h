@@ -4,9 +4,11 @@
 // client can read it before it knows what the broker speaks).
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "protocol/kafka/codec.h"
+#include "protocol/kafka/messages.h"
 
 namespace depot::kafka {
 
@@ -41,6 +43,11 @@ enum class ApiKey : int16_t {
 // is unknown here or never flexible.
 std::optional<int16_t> first_flexible_version(int16_t api_key);
 bool is_flexible(int16_t api_key, int16_t api_version);
+
+// The versions of each API that depot's Kafka face serves: what its ApiVersions advertises, and
+// nothing else is answered. advertised_versions is nullptr for an API not served.
+std::span<const ApiVersionRange> advertised_api_versions();
+const ApiVersionRange* advertised_versions(int16_t api_key);
 
 struct RequestHeader {
   int16_t api_key = 0;
