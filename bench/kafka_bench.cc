@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <sys/sendfile.h>
 #include <thread>
 
@@ -146,11 +147,12 @@ struct SizeResult {
   Percentiles relay;        // the machine's floor: a relay thread between two loopback sockets
 };
 
-// No broker at all, for the producers' reference: it answers ApiVersions (depot's own ranges for
-// the four APIs it serves, so that clients send the same versions), Metadata (itself the leader
-// of `partitions` partitions of every topic asked for), InitProducerId and Produce, each at once.
-// Record sets are neither checked nor kept; only their record counts advance the offsets. One
-// thread per connection, blocking I/O; any other request closes the connection.
+// No broker at all, for the producers' reference: it answers ApiVersions, Metadata (itself the
+// leader of `partitions` partitions of every topic asked for), InitProducerId and Produce, each at
+// once. ApiVersions lists all that depot advertises, as clients choose their wire formats from it
+// (librdkafka writes RecordBatch v2 only to a broker that also lists Fetch v4). Record sets are
+// neither checked nor kept; only their record counts advance the offsets. One thread per
+// connection, blocking I/O; any other request closes the connection.
 class NullKafkaBroker {
  public:
   explicit NullKafkaBroker(unsigned partitions)
@@ -195,10 +197,8 @@ class NullKafkaBroker {
     switch (static_cast<kafka::ApiKey>(h.api_key)) {
       case kafka::ApiKey::api_versions: {
         kafka::ApiVersionsResponse response;
-        for (auto key : {kafka::ApiKey::api_versions, kafka::ApiKey::metadata,
-                         kafka::ApiKey::init_producer_id, kafka::ApiKey::produce}) {
-          response.api_keys.push_back(*kafka::advertised_versions(static_cast<int16_t>(key)));
-        }
+        const std::span<const kafka::ApiVersionRange> served = kafka::advertised_api_versions();
+        response.api_keys.assign(served.begin(), served.end());
         kafka::encode(response, h.api_version, flexible, body);
         break;
       }
