@@ -73,10 +73,10 @@ class DeliveryCounter : public RdKafka::DeliveryReportCb {
 };
 
 std::unique_ptr<RdKafka::Producer> make_producer(const std::string& brokers, DeliveryCounter& dr,
-                                                 const std::string& linger_ms) {
+                                                 const std::string& linger_ms, bool idempotence) {
   auto conf = config({{"bootstrap.servers", brokers},
                       {"acks", "all"},
-                      {"enable.idempotence", "true"},
+                      {"enable.idempotence", idempotence ? "true" : "false"},
                       {"linger.ms", linger_ms},
                       {"batch.size", "1000000"},
                       {"queue.buffering.max.messages", "2000000"},
@@ -272,12 +272,13 @@ class NullKafkaBroker {
 // (b): `producers` threads, each its own producer, share `messages` messages of `size` bytes;
 // returns the messages delivered per second.
 double produce(const std::string& brokers, const std::string& topic, size_t size, uint64_t messages,
-               unsigned producers) {
+               const KafkaBenchOptions& options) {
+  const unsigned producers = options.producers;
   std::vector<std::unique_ptr<DeliveryCounter>> counters;
   std::vector<std::unique_ptr<RdKafka::Producer>> instances;
   for (unsigned i = 0; i < producers; ++i) {
     counters.push_back(std::make_unique<DeliveryCounter>());
-    instances.push_back(make_producer(brokers, *counters.back(), "5"));
+    instances.push_back(make_producer(brokers, *counters.back(), "5", options.idempotence));
   }
   // One message each first (metadata, the topic's creation, producer ids), so that the clock
   // measures the data path only.
@@ -686,7 +687,7 @@ Percentiles loopback_relay(size_t size, double rate, double seconds) {
 Percentiles latency(const std::string& brokers, const std::string& topic, size_t size, double rate,
                     double seconds) {
   DeliveryCounter dr;
-  auto producer = make_producer(brokers, dr, "0");
+  auto producer = make_producer(brokers, dr, "0", /*idempotence=*/true);
   auto consumer = make_consumer(brokers, topic, 1, "500");
   // Create the topic and let the consumer reach it before the clock starts.
   {
@@ -772,9 +773,10 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
           work / "depot" / "depot.log");
       server.wait_listening(port);
       const std::string topic = fmt::format("bench-{}", size);
-      progress(fmt::format("(b) {} B: produce {} messages, {} producers, acks=all", size, messages,
-                           options.producers));
-      r.produce_messages_per_second = produce(brokers, topic, size, messages, options.producers);
+      progress(fmt::format("(b) {} B: produce {} messages, {} producers, acks=all{}", size,
+                           messages, options.producers,
+                           options.idempotence ? ", idempotent" : ", not idempotent"));
+      r.produce_messages_per_second = produce(brokers, topic, size, messages, options);
       r.produce_bytes_per_second = r.produce_messages_per_second * static_cast<double>(size);
       progress(fmt::format("    {:.0f} msg/s, {} ({:.0f}% of raw)", r.produce_messages_per_second,
                            gbps(r.produce_bytes_per_second),
@@ -785,9 +787,8 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
                       size));
       {
         NullKafkaBroker null_broker(options.partitions);
-        r.produce_null_messages_per_second =
-            produce(fmt::format("127.0.0.1:{}", null_broker.port()), topic, size, messages,
-                    options.producers);
+        r.produce_null_messages_per_second = produce(
+            fmt::format("127.0.0.1:{}", null_broker.port()), topic, size, messages, options);
       }
       progress(fmt::format("    {:.0f} msg/s (depot at always: {:.2f} of it)",
                            r.produce_null_messages_per_second,
@@ -857,8 +858,7 @@ int run_kafka_bench(const KafkaBenchOptions& options) {
       // Last, as its write-back would disturb the latencies: what the producers reach when depot
       // syncs nothing, the bound that the clients themselves set on this machine.
       progress(fmt::format("(b) {} B: the same producers into a depot at --fsync never", size));
-      r.produce_never_messages_per_second =
-          produce(never_brokers, topic, size, messages, options.producers);
+      r.produce_never_messages_per_second = produce(never_brokers, topic, size, messages, options);
       progress(fmt::format("    {:.0f} msg/s (at always: {:.2f} of it)",
                            r.produce_never_messages_per_second,
                            r.produce_messages_per_second / r.produce_never_messages_per_second));

@@ -167,6 +167,11 @@ BenchCommand::BenchCommand(CLI::App& parent) {
   kafka_->add_option("--partitions", kafka_options_.partitions, "Partitions of each topic")
       ->capture_default_str();
   kafka_
+      ->add_option("--idempotence", kafka_options_.idempotence,
+                   "The producers' enable.idempotence: true (Kafka's default since 3.0; at most 5 "
+                   "requests in flight per partition) or false (librdkafka's default)")
+      ->default_str("true");
+  kafka_
       ->add_option("--paced-rate", kafka_options_.paced_rate,
                    "Messages/s of the unsaturated end-to-end latency run")
       ->capture_default_str();
