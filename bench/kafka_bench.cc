@@ -384,7 +384,7 @@ void bare_produce(uint16_t port, const std::string& topic, size_t size, unsigned
     request.timeout_ms = 30000;
     kafka::ProduceTopic& t = request.topics.emplace_back();
     t.name = topic;
-    t.partitions.push_back({static_cast<int32_t>(p), batch});
+    t.partitions.push_back({static_cast<int32_t>(p), ByteSpan(batch)});
     Bytes body;
     kafka::encode(request, 7, false, body);
     requests.push_back(request_frame(0, 7, static_cast<int32_t>(p), body));

@@ -2,12 +2,14 @@
 // One client connection as a protocol face sees it: a bounded read buffer, a bounded write queue
 // drained by its own coroutine, an idle watchdog and the server's stop flag. Every method must be
 // called on the connection's strand (executor()), which is where serve() runs.
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>  // boost/asio/awaitable.hpp (1.74) uses std::exchange without it
@@ -61,6 +63,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- Reading
   // Bytes received and not yet consumed.
   ByteSpan buffered() const { return {read_buffer_.data() + read_begin_, read_end_ - read_begin_}; }
+  // `view`, a part of buffered(), as bytes the face may rewrite in place (a request's record set
+  // given its offsets): the buffer is the connection's own, const only to keep reads honest.
+  std::span<std::byte> writable(ByteSpan view) {
+    const auto at = static_cast<size_t>(view.data() - read_buffer_.data());
+    assert(at >= read_begin_ && at + view.size() <= read_end_);
+    return {read_buffer_.data() + at, view.size()};
+  }
   // Drops the first n buffered bytes (a request the face has handled). They stay in place, so
   // views of them remain valid, until the next read_some().
   void consume(std::size_t n);

@@ -58,6 +58,14 @@ void Reader::nullable_bytes(std::optional<Bytes>& b) {
   if (ok()) b.emplace(raw.begin(), raw.end());
 }
 
+void Reader::nullable_bytes(std::optional<ByteSpan>& b) {
+  const int64_t n = length(false);
+  b.reset();
+  if (n < 0 || !ok()) return;
+  ByteSpan raw = in_.read_bytes(static_cast<size_t>(n));
+  if (ok()) b = raw;
+}
+
 void Reader::bytes(Bytes& b) {
   std::optional<Bytes> read;
   nullable_bytes(read);
@@ -118,12 +126,20 @@ void Writer::classic_nullable_string(const std::optional<std::string>& s) {
   w_.write_bytes(as_bytes(*s));
 }
 
-void Writer::bytes(const Bytes& b) {
+void Writer::bytes(ByteSpan b) {
   length(static_cast<int64_t>(b.size()), false);
   w_.write_bytes(b);
 }
 
 void Writer::nullable_bytes(const std::optional<Bytes>& b) {
+  if (!b) {
+    length(-1, false);
+    return;
+  }
+  bytes(*b);
+}
+
+void Writer::nullable_bytes(const std::optional<ByteSpan>& b) {
   if (!b) {
     length(-1, false);
     return;

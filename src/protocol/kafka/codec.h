@@ -59,6 +59,8 @@ class Reader {
   }
   void bytes(Bytes& b);
   void nullable_bytes(std::optional<Bytes>& b);
+  // A view of the bytes in the input, not a copy: valid while the input is.
+  void nullable_bytes(std::optional<ByteSpan>& b);
   // A RECORDS field: nullable bytes (compact in flexible versions). `file` is the encoder's.
   void records(std::optional<Bytes>& b, FileRange& /*file*/) { nullable_bytes(b); }
   // The request header's client_id: an int16-length nullable string even in flexible headers.
@@ -132,8 +134,9 @@ class Writer {
       string(s.value());
     }
   }
-  void bytes(const Bytes& b);
+  void bytes(ByteSpan b);
   void nullable_bytes(const std::optional<Bytes>& b);
+  void nullable_bytes(const std::optional<ByteSpan>& b);
   // The record set `b`, or when `file` holds it, a range of a file (only into splices).
   void records(std::optional<Bytes>& b, FileRange& file);
   void classic_nullable_string(const std::optional<std::string>& s);

@@ -508,8 +508,9 @@ Answer Session::produce(ProduceRequest& request) {
         result.error_code = kInvalidRecord;
         continue;
       }
-      eventlog::AppendOutcome outcome =
-          service_.topics().append(topic.name, partition.index, *partition.records, now);
+      // Appended from the request's bytes where they lie (the store sets offsets in place).
+      eventlog::AppendOutcome outcome = service_.topics().append(
+          topic.name, partition.index, conn_.writable(*partition.records), now);
       result.error_code = append_error_code(outcome.error);
       if (outcome.error != eventlog::AppendError::none) {
         spdlog::debug("{}: produce to {}-{} refused: error {}", conn_.name(), topic.name,

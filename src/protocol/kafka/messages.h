@@ -162,7 +162,9 @@ void io(IO& io, MetadataResponse& m, int16_t version) {
 
 struct ProducePartition {
   int32_t index = 0;
-  std::optional<Bytes> records;
+  // The record set as it came, a view of the request's own bytes (decoding copies none of it):
+  // valid while they are. To encode, a view of the caller's.
+  std::optional<ByteSpan> records;
 };
 
 struct ProduceTopic {

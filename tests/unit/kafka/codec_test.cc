@@ -191,7 +191,8 @@ TEST(KafkaCodec, ProduceRequestsClassicAndFlexibleAgainstHandCheckedBytes) {
   ProduceRequest request;
   request.acks = -1;
   request.timeout_ms = 1000;
-  request.topics.push_back({"t", {{0, bytes_of({0xaa, 0xbb, 0xcc})}}});
+  const Bytes records = bytes_of({0xaa, 0xbb, 0xcc});
+  request.topics.push_back({"t", {{0, ByteSpan(records)}}});
   // v3: nullable int16 transactional id, int32 counts and lengths.
   EXPECT_EQ(encoded(request, 3, false),
             bytes_of({0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00,
@@ -204,7 +205,11 @@ TEST(KafkaCodec, ProduceRequestsClassicAndFlexibleAgainstHandCheckedBytes) {
   auto back = decode<ProduceRequest>(v9, 9, true);
   ASSERT_TRUE(back);
   EXPECT_FALSE(back->transactional_id);
-  EXPECT_EQ(back->topics.at(0).partitions.at(0).records, bytes_of({0xaa, 0xbb, 0xcc}));
+  // The record set is read in place: a view of the request's bytes, not a copy.
+  const std::optional<ByteSpan>& read = back->topics.at(0).partitions.at(0).records;
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->data(), v9.data() + 16);
+  EXPECT_EQ(Bytes(read->begin(), read->end()), records);
 }
 
 TEST(KafkaCodec, ProduceAndFetchResponsesAgainstHandCheckedBytes) {
