@@ -50,20 +50,19 @@ void Reader::classic_nullable_string(std::optional<std::string>& s) {
   if (ok()) s.emplace(as_chars(raw));
 }
 
-void Reader::nullable_bytes(std::optional<Bytes>& b) {
-  const int64_t n = length(false);
-  b.reset();
-  if (n < 0 || !ok()) return;
-  ByteSpan raw = in_.read_bytes(static_cast<size_t>(n));
-  if (ok()) b.emplace(raw.begin(), raw.end());
-}
-
 void Reader::nullable_bytes(std::optional<ByteSpan>& b) {
   const int64_t n = length(false);
   b.reset();
   if (n < 0 || !ok()) return;
   ByteSpan raw = in_.read_bytes(static_cast<size_t>(n));
   if (ok()) b = raw;
+}
+
+void Reader::nullable_bytes(std::optional<Bytes>& b) {
+  std::optional<ByteSpan> view;
+  nullable_bytes(view);
+  b.reset();
+  if (view) b.emplace(view->begin(), view->end());
 }
 
 void Reader::bytes(Bytes& b) {
@@ -132,11 +131,7 @@ void Writer::bytes(ByteSpan b) {
 }
 
 void Writer::nullable_bytes(const std::optional<Bytes>& b) {
-  if (!b) {
-    length(-1, false);
-    return;
-  }
-  bytes(*b);
+  nullable_bytes(b ? std::optional<ByteSpan>(*b) : std::nullopt);
 }
 
 void Writer::nullable_bytes(const std::optional<ByteSpan>& b) {
