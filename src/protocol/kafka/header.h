@@ -1,7 +1,7 @@
 #pragma once
-// Request and response headers, and which versions of each API are flexible (their request
-// header is v2 and their response header v1; ApiVersions' response header stays v0 so that a
-// client can read it before it knows what the broker speaks).
+// Request and response headers; which versions of each API depot serves, and which of those are
+// flexible (their request header is v2 and their response header v1; ApiVersions' response header
+// stays v0 so that a client can read it before it knows what the broker speaks).
 #include <cstdint>
 #include <optional>
 #include <span>
