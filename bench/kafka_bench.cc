@@ -172,7 +172,9 @@ class NullKafkaBroker {
       have += static_cast<size_t>(n);
       size_t at = 0;
       while (have - at >= 4) {
-        const auto size = static_cast<size_t>(load_be<int32_t>(in.data() + at));
+        const int32_t declared = load_be<int32_t>(in.data() + at);
+        if (declared < 0 || declared > (256 << 20)) return;  // not a request of any client's
+        const auto size = static_cast<size_t>(declared);
         if (have - at - 4 < size) {
           if (4 + size > in.size()) in.resize(std::max(4 + size, 2 * in.size()));
           break;
