@@ -147,6 +147,18 @@ struct SizeResult {
   Percentiles relay;        // the machine's floor: a relay thread between two loopback sockets
 };
 
+// Calls each(header, batch) for every whole batch at the front of a record set (a fetched one may
+// end with part of a batch, which is left out).
+template <class Each>
+void for_each_batch(ByteSpan records, Each&& each) {
+  while (records.size() >= storage::kBatchHeaderSize) {
+    auto header = storage::parse_batch_header(records);
+    if (!header || header.value().size_bytes() > records.size()) return;
+    each(header.value(), records.first(header.value().size_bytes()));
+    records = records.subspan(header.value().size_bytes());
+  }
+}
+
 // No broker at all, for the producers' reference: it answers ApiVersions, Metadata (itself the
 // leader of `partitions` partitions of every topic asked for), InitProducerId and Produce, each at
 // once. ApiVersions lists all that depot advertises, as clients choose their wire formats from it
@@ -256,11 +268,9 @@ class NullKafkaBroker {
 
   static int64_t record_count(ByteSpan records) {
     int64_t count = 0;
-    while (auto header = storage::parse_batch_header(records)) {
-      count += header.value().record_count;
-      if (header.value().size_bytes() >= records.size()) break;
-      records = records.subspan(header.value().size_bytes());
-    }
+    for_each_batch(records, [&](const storage::BatchHeader& header, ByteSpan /*batch*/) {
+      count += header.record_count;
+    });
     return count;
   }
 
@@ -489,13 +499,9 @@ void raw_fetch(uint16_t port, const std::string& topic, unsigned partitions, Siz
     fetch_once(socket, topic, offsets, 0, correlation, response, [&](const FetchedPartition& p) {
       if (p.index >= partitions) fail("a fetch response names an unknown partition");
       bytes += p.records.size();
-      ByteSpan records = p.records;
-      while (records.size() >= storage::kBatchHeaderSize) {
-        auto header = storage::parse_batch_header(records);
-        if (!header || header.value().size_bytes() > records.size()) break;
-        next[p.index] = header.value().last_offset() + 1;
-        records = records.subspan(header.value().size_bytes());
-      }
+      for_each_batch(p.records, [&](const storage::BatchHeader& header, ByteSpan /*batch*/) {
+        next[p.index] = header.last_offset() + 1;
+      });
       if (next[p.index] >= p.high_watermark) done[p.index] = true;
     });
   }
@@ -548,11 +554,8 @@ Percentiles bare_latency(uint16_t port, const std::string& topic, size_t size, d
   int32_t correlation = 0;
   std::vector<int64_t> samples;
   auto take = [&](const FetchedPartition& p, bool sample) {
-    auto batches = p.records;
-    while (batches.size() >= storage::kBatchHeaderSize) {
-      auto header = storage::parse_batch_header(batches);
-      if (!header || header.value().size_bytes() > batches.size()) break;
-      auto records = storage::decode_records(batches.first(header.value().size_bytes()));
+    for_each_batch(p.records, [&](const storage::BatchHeader& header, ByteSpan batch) {
+      auto records = storage::decode_records(batch);
       if (!records) fail("a fetched batch did not decode");
       for (const storage::RecordView& r : records.value()) {
         if (sample && r.value && r.value->size() >= 8) {
@@ -561,9 +564,8 @@ Percentiles bare_latency(uint16_t port, const std::string& topic, size_t size, d
           samples.push_back(now_nanos() - sent_at);
         }
       }
-      next = header.value().last_offset() + 1;
-      batches = batches.subspan(header.value().size_bytes());
-    }
+      next = header.last_offset() + 1;
+    });
   };
   for (auto until = Clock::now() + std::chrono::seconds(10); next == 0 && Clock::now() < until;) {
     fetch_once(consumer, topic, {{0, 0}}, 500, ++correlation, response,
