@@ -55,10 +55,6 @@ constexpr int16_t kSaslAuthenticationFailed = 58;
 constexpr int16_t kInvalidRecord = 87;
 constexpr int16_t kUnknownTopicId = 100;
 
-constexpr int16_t key(ApiKey api) {
-  return static_cast<int16_t>(api);
-}
-
 // A long-polling Fetch looks at the server's stop flag and its connection this often.
 constexpr std::chrono::milliseconds kPollSlice{500};
 

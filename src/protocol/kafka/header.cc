@@ -3,10 +3,6 @@
 namespace depot::kafka {
 namespace {
 
-constexpr int16_t key(ApiKey api) {
-  return static_cast<int16_t>(api);
-}
-
 // What depot's Kafka face serves, exactly what its ApiVersions advertises. The lowest versions are
 // Kafka 4's (RecordBatch v2 only); they cover librdkafka, kafkajs and kafka-python as well.
 constexpr ApiVersionRange kSupported[] = {

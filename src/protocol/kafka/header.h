@@ -39,6 +39,11 @@ enum class ApiKey : int16_t {
   incremental_alter_configs = 44,
 };
 
+// An API's key as it is on the wire.
+constexpr int16_t key(ApiKey api) {
+  return static_cast<int16_t>(api);
+}
+
 // The first flexible version of an API (from Kafka's message schemas), or nullopt when the API
 // is unknown here or never flexible.
 std::optional<int16_t> first_flexible_version(int16_t api_key);
